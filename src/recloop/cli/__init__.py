@@ -1,0 +1,1 @@
+"""The ``recloop`` command line: one module per stage, registered in ``main``."""

@@ -1,0 +1,9 @@
+"""CLI commands of the drift stage."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Attach this stage's commands to the root app."""

@@ -1,0 +1,1 @@
+"""The data stage: canonical tables, readers, the event store, ingest, replay."""
