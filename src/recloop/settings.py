@@ -122,6 +122,38 @@ class GateSettings(BaseModel):
     )
 
 
+class LoopSettings(BaseModel):
+    """The continual loop and its replay simulation (issue 7)."""
+
+    holdout_days: float = Field(
+        3.0,
+        gt=0,
+        description="The newest part of each new batch held out for the gate: the challenger "
+        "trains on events before it, champion and challenger are compared on it.",
+    )
+    registry_lock_name: str = Field(
+        "recloop-registry",
+        description="Prefect global concurrency limit (limit 1) held by a run that mutates "
+        "the registry.",
+    )
+    registry_lock_timeout_seconds: float = Field(
+        3600, gt=0, description="How long a run waits for the registry lock before failing."
+    )
+    registry_lock_lease_seconds: float = Field(
+        300,
+        gt=0,
+        description="Lease of the lock slot; a crashed run's slot frees after this long.",
+    )
+    flows_dir: Path = Field(
+        PACKAGE_DIR.parent.parent / "flows",
+        description="Directory of the Prefect flow files (the simulation runs flows/continual.py).",
+    )
+    simulate_bootstrap_weeks: int = Field(
+        20, gt=0, description="Weeks of history the initial model is trained on."
+    )
+    simulate_weeks: int = Field(10, gt=0, description="Weeks replayed through the loop.")
+
+
 class Settings(BaseSettings):
     """recloop's configuration: one object, read from ``RECLOOP_*`` variables."""
 
@@ -152,6 +184,7 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     gate: GateSettings = Field(default_factory=GateSettings)
+    loop: LoopSettings = Field(default_factory=LoopSettings)
 
     # ---- derived locations: one place decides the workspace layout -------------------
 
