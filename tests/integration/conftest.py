@@ -276,3 +276,27 @@ def wait_flow_run(prefect_api) -> Callable[[str, float], dict]:
             time.sleep(1)
 
     return wait
+
+
+@pytest.fixture
+def managed_process(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.Popen, Path]]]:
+    """Factory: start a command in its own process group, logged; all stopped at teardown."""
+    started: list[subprocess.Popen] = []
+
+    def start(args: list[str], env: dict[str, str], name: str) -> tuple[subprocess.Popen, Path]:
+        log = tmp_path / f"{name}.log"
+        proc = start_group(args, base_env(tmp_path) | env, log)
+        started.append(proc)
+        return proc, log
+
+    try:
+        yield start
+    finally:
+        for proc in started:
+            stop_group(proc)
+
+
+@pytest.fixture(scope="session")
+def wait_http() -> Callable[[str, subprocess.Popen, Path], float]:
+    """``wait_http(url, proc, log)``: seconds until ``url`` answered 200 (fails on exit)."""
+    return lambda url, proc, log: wait_healthy(url, proc, log, SERVER_START_TIMEOUT_S)
