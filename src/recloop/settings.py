@@ -111,6 +111,12 @@ class RegistrySettings(BaseModel):
     champion_alias: str = "champion"
     challenger_alias: str = "challenger"
     previous_alias: str = "previous"
+    history_max_entries: int = Field(
+        500,
+        gt=1,
+        description="Promotions/rollbacks kept in the registered model's history tag "
+        "(the oldest are dropped).",
+    )
 
 
 class GateSettings(BaseModel):

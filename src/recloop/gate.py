@@ -1,0 +1,614 @@
+"""The promotion gate: a challenger replaces the champion only when every check passes.
+
+The policy lives in a versioned YAML file (``settings.gate.policy_file``, default
+``gate_policy.yaml`` next to this module). Checks, all evaluated on the same fresh holdout:
+
+- **metrics finite**: every metric the policy names exists and is finite (both models);
+- **floors**: absolute minimums, checked with MLflow's ``MetricThreshold`` /
+  ``validate_evaluation_results``;
+- **tolerances**: at most x% worse than the champion per relevance and diversity metric
+  (MLflow's ``min_relative_change`` must be >= 0, so it cannot express an allowed
+  regression; computed here);
+- **gain**: the primary metric's mean per-user gain reaches ``min_gain`` (MLflow
+  ``min_absolute_change`` when positive) and a paired bootstrap over holdout users gives a
+  one-sided p-value <= ``alpha``;
+- **infrastructure**: the pyfunc loads in a fresh process, answers for every holdout user,
+  returns no NaN, and its p95 one-user latency is within budget.
+
+With no champion the **bootstrap rule** applies: floors and infrastructure only. The gate
+fails closed: a policy without floors, a missing or non-finite metric, or any error while
+evaluating rejects. The decision logic is pure functions over metric dicts and per-user
+arrays (:func:`decide`); :func:`evaluate_gate` runs the models, :func:`apply_decision`
+records the outcome and promotes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from recloop.errors import RecloopError
+from recloop.settings import Settings
+
+CheckKind = Literal["policy", "finite", "floor", "tolerance", "gain", "infra", "error"]
+
+
+class InfraPolicy(BaseModel):
+    """Checks on the registered pyfunc itself."""
+
+    fresh_process_load: bool = True
+    load_timeout_seconds: float = Field(300, gt=0)
+    min_answered_fraction: float = Field(1.0, gt=0, le=1)
+    p95_latency_ms: float = Field(gt=0)
+    latency_requests: int = Field(30, gt=0)
+
+
+class GainPolicy(BaseModel):
+    """Required improvement of the primary metric over the champion."""
+
+    min_gain: float = Field(0.0, ge=0)
+    alpha: float = Field(gt=0, lt=1)
+
+
+class GatePolicy(BaseModel):
+    """The parsed ``gate_policy.yaml`` (see that file for the meaning of each field)."""
+
+    version: int
+    k: int = Field(gt=0)
+    primary_metric: str
+    direction: dict[str, Literal["higher", "lower"]] = Field(default_factory=dict)
+    floors: dict[str, float]
+    tolerances: dict[str, float] = Field(default_factory=dict)
+    required_gain: GainPolicy
+    infrastructure: InfraPolicy
+
+    @field_validator("floors")
+    @classmethod
+    def _floors_present(cls, floors: dict[str, float]) -> dict[str, float]:
+        if not floors:
+            raise ValueError("no absolute floors configured (the gate fails closed)")
+        return floors
+
+    @field_validator("tolerances")
+    @classmethod
+    def _tolerances_fractions(cls, tolerances: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in tolerances.items() if not 0 <= v < 1}
+        if bad:
+            raise ValueError(f"tolerances must be fractions in [0, 1): {bad}")
+        return tolerances
+
+    def greater_is_better(self, metric: str) -> bool:
+        return self.direction.get(metric, "higher") == "higher"
+
+    def metrics_needed(self, with_champion: bool) -> list[str]:
+        names = set(self.floors)
+        if with_champion:
+            names |= set(self.tolerances) | {self.primary_metric}
+        return sorted(names)
+
+
+@dataclass
+class Check:
+    """One gate check and the numbers behind it."""
+
+    name: str
+    kind: CheckKind
+    passed: bool
+    value: float | None = None
+    threshold: float | None = None
+    detail: str = ""
+
+
+@dataclass
+class InfraProbe:
+    """What running the challenger's pyfunc showed (see :func:`probe_pyfunc`)."""
+
+    fresh_process_ok: bool | None  # None: check not run
+    fresh_process_detail: str
+    answered_users: int
+    total_users: int
+    non_finite_values: int
+    p95_latency_ms: float | None
+
+
+@dataclass
+class GateDecision:
+    """The gate's verdict, every check, and the Markdown the flow publishes."""
+
+    passed: bool
+    rule: Literal["compare", "bootstrap"]
+    reasons: list[str]
+    checks: list[Check]
+    policy_version: int | None
+    challenger_metrics: dict[str, float] = field(default_factory=dict)
+    champion_metrics: dict[str, float] | None = None
+    markdown: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_gate_policy(path: str | Path) -> GatePolicy:
+    """Read and validate a gate policy; a bad or empty policy is a one-line error (exit 2)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+        return GatePolicy.model_validate(raw or {})
+    except OSError as exc:
+        raise RecloopError(f"gate policy {path}: {exc.strerror}", exit_code=2) from None
+    except (yaml.YAMLError, ValidationError) as exc:
+        first = str(exc).replace("\n", " ")[:300]
+        raise RecloopError(f"gate policy {path} is invalid: {first}", exit_code=2) from None
+
+
+# ---- pure checks ----------------------------------------------------------------------
+
+
+def finite_checks(metrics: dict[str, float], names: list[str], role: str) -> list[Check]:
+    """Each required metric present and finite; anything else fails closed."""
+    checks = []
+    for name in names:
+        value = metrics.get(name)
+        ok = value is not None and math.isfinite(float(value))
+        detail = "" if ok else f"{role} {name} is {'missing' if value is None else value}"
+        checks.append(Check(f"{role}_finite/{name}", "finite", ok, _num(value), None, detail))
+    return checks
+
+
+def mlflow_threshold_failures(
+    thresholds: dict[str, Any],
+    candidate: dict[str, float],
+    baseline: dict[str, float] | None = None,
+) -> dict[str, str | None]:
+    """Run ``mlflow.validate_evaluation_results`` metric by metric.
+
+    One call per metric so each check gets its own verdict. Returns metric -> MLflow's
+    failure message, or None when it passed.
+    """
+    import mlflow
+    from mlflow.models.evaluation import EvaluationResult
+    from mlflow.models.evaluation.validation import ModelValidationFailedException
+
+    cand = EvaluationResult(metrics=dict(candidate), artifacts={})
+    base = EvaluationResult(metrics=dict(baseline), artifacts={}) if baseline else None
+    out: dict[str, str | None] = {}
+    for name, threshold in thresholds.items():
+        try:
+            mlflow.validate_evaluation_results(
+                validation_thresholds={name: threshold},
+                candidate_result=cand,
+                baseline_result=base,
+            )
+            out[name] = None
+        except ModelValidationFailedException as exc:
+            out[name] = str(exc.message if hasattr(exc, "message") else exc).strip()
+    return out
+
+
+def floor_checks(policy: GatePolicy, metrics: dict[str, float]) -> list[Check]:
+    """Absolute floors through MLflow's ``MetricThreshold(threshold=...)``."""
+    from mlflow.models import MetricThreshold
+
+    thresholds = {
+        name: MetricThreshold(threshold=floor, greater_is_better=policy.greater_is_better(name))
+        for name, floor in policy.floors.items()
+    }
+    failures = mlflow_threshold_failures(thresholds, metrics)
+    return [
+        Check(
+            f"floor/{name}",
+            "floor",
+            failures[name] is None,
+            _num(metrics.get(name)),
+            floor,
+            failures[name] or "",
+        )
+        for name, floor in policy.floors.items()
+    ]
+
+
+def tolerance_checks(
+    policy: GatePolicy, challenger: dict[str, float], champion: dict[str, float]
+) -> list[Check]:
+    """At most ``tolerance`` relative regression per metric (direction-aware)."""
+    checks = []
+    for name, tol in sorted(policy.tolerances.items()):
+        new, old = float(challenger[name]), float(champion[name])
+        if policy.greater_is_better(name):
+            limit = old - tol * abs(old)
+            ok = new >= limit
+        else:
+            limit = old + tol * abs(old)
+            ok = new <= limit
+        detail = (
+            ""
+            if ok
+            else (
+                f"{name} regressed beyond {tol:.0%}: challenger {new:.4f} vs champion {old:.4f} "
+                f"(limit {limit:.4f})"
+            )
+        )
+        checks.append(Check(f"tolerance/{name}", "tolerance", ok, new, limit, detail))
+    return checks
+
+
+def gain_checks(
+    policy: GatePolicy,
+    challenger_per_user: np.ndarray,
+    champion_per_user: np.ndarray,
+    *,
+    samples: int,
+    seed: int,
+) -> list[Check]:
+    """Mean gain on the primary metric and its paired-bootstrap significance.
+
+    Args:
+        challenger_per_user: the primary metric per holdout user, same user order as
+            ``champion_per_user``.
+    """
+    from recloop.evaluation import paired_bootstrap
+
+    a = np.asarray(challenger_per_user, dtype=float)
+    b = np.asarray(champion_per_user, dtype=float)
+    name, gain = policy.primary_metric, policy.required_gain
+    if a.shape != b.shape or a.size == 0 or not (np.isfinite(a).all() and np.isfinite(b).all()):
+        detail = f"per-user {name} unusable: shapes {a.shape} vs {b.shape} or non-finite values"
+        return [Check(f"gain/{name}", "gain", False, None, gain.min_gain, detail)]
+    boot = paired_bootstrap(a, b, samples=samples, seed=seed)
+    checks = [_min_gain_check(policy, float(a.mean()), float(b.mean()))]
+    p_one_sided = one_sided_p(boot)
+    ok = p_one_sided <= gain.alpha
+    detail = (
+        ""
+        if ok
+        else (
+            f"{name} gain {boot.diff:+.4f} not significant: one-sided p={p_one_sided:.3f} > "
+            f"alpha={gain.alpha} (95% CI {boot.low:+.4f}..{boot.high:+.4f})"
+        )
+    )
+    checks.append(Check(f"significance/{name}", "gain", ok, p_one_sided, gain.alpha, detail))
+    return checks
+
+
+def one_sided_p(boot: Any) -> float:
+    """P(gain <= 0) from a bootstrap result: resamples when kept, else halve the two-sided p."""
+    resampled = getattr(boot, "samples", None)
+    if resampled is not None and len(resampled):
+        return float(np.mean(np.asarray(resampled) <= 0))
+    p = float(boot.p_value)
+    return p / 2 if boot.diff > 0 else 1 - p / 2
+
+
+def _min_gain_check(policy: GatePolicy, new: float, old: float) -> Check:
+    name, min_gain = policy.primary_metric, policy.required_gain.min_gain
+    higher = policy.greater_is_better(name)
+    if min_gain > 0:
+        from mlflow.models import MetricThreshold
+
+        threshold = MetricThreshold(min_absolute_change=min_gain, greater_is_better=higher)
+        failure = mlflow_threshold_failures({name: threshold}, {name: new}, {name: old})[name]
+    else:
+        ok = new >= old if higher else new <= old
+        failure = None if ok else f"{name} challenger {new:.4f} is worse than champion {old:.4f}"
+    gain = new - old if higher else old - new
+    return Check(f"gain/{name}", "gain", failure is None, gain, min_gain, failure or "")
+
+
+def infra_checks(policy: GatePolicy, probe: InfraProbe) -> list[Check]:
+    """Pyfunc loads fresh, answers everyone, no NaN, p95 latency within budget."""
+    infra = policy.infrastructure
+    checks = []
+    if infra.fresh_process_load:
+        ok = bool(probe.fresh_process_ok)
+        detail = (
+            "" if ok else f"pyfunc failed to load in a fresh process: {probe.fresh_process_detail}"
+        )
+        checks.append(Check("infra/fresh_process_load", "infra", ok, float(ok), 1.0, detail))
+    frac = probe.answered_users / probe.total_users if probe.total_users else 0.0
+    ok = probe.total_users > 0 and frac >= infra.min_answered_fraction
+    detail = "" if ok else f"answered {probe.answered_users}/{probe.total_users} holdout users"
+    checks.append(
+        Check("infra/answered_fraction", "infra", ok, frac, infra.min_answered_fraction, detail)
+    )
+    ok = probe.non_finite_values == 0
+    detail = "" if ok else f"{probe.non_finite_values} NaN/inf values in scores"
+    checks.append(
+        Check("infra/non_finite_values", "infra", ok, float(probe.non_finite_values), 0.0, detail)
+    )
+    p95 = probe.p95_latency_ms
+    ok = p95 is not None and math.isfinite(p95) and p95 <= infra.p95_latency_ms
+    detail = "" if ok else f"p95 latency {p95} ms over budget {infra.p95_latency_ms} ms"
+    checks.append(Check("infra/p95_latency_ms", "infra", ok, p95, infra.p95_latency_ms, detail))
+    return checks
+
+
+def decide(
+    policy: GatePolicy,
+    challenger_metrics: dict[str, float],
+    champion_metrics: dict[str, float] | None,
+    probe: InfraProbe,
+    *,
+    challenger_per_user: np.ndarray | None = None,
+    champion_per_user: np.ndarray | None = None,
+    bootstrap_samples: int = 1000,
+    bootstrap_seed: int = 0,
+) -> GateDecision:
+    """The whole gate as a pure function of metrics, per-user primary metric and probe.
+
+    ``champion_metrics=None`` selects the bootstrap rule (floors and infrastructure only).
+    Comparison checks run only when every needed metric of both models is finite.
+    """
+    compare = champion_metrics is not None
+    checks = finite_checks(challenger_metrics, policy.metrics_needed(compare), "challenger")
+    if compare:
+        checks += finite_checks(champion_metrics, policy.metrics_needed(True), "champion")
+    all_finite = all(c.passed for c in checks)
+    if all_finite:
+        checks += floor_checks(policy, challenger_metrics)
+        if compare:
+            checks += tolerance_checks(policy, challenger_metrics, champion_metrics)
+            checks += gain_checks(
+                policy,
+                challenger_per_user if challenger_per_user is not None else np.array([]),
+                champion_per_user if champion_per_user is not None else np.array([]),
+                samples=bootstrap_samples,
+                seed=bootstrap_seed,
+            )
+    checks += infra_checks(policy, probe)
+    return _verdict(
+        policy, checks, "compare" if compare else "bootstrap", challenger_metrics, champion_metrics
+    )
+
+
+def rejected_by_error(message: str, policy: GatePolicy | None = None) -> GateDecision:
+    """Fail closed: an error while evaluating is a rejection with the error as reason."""
+    check = Check("evaluation_error", "error", False, None, None, message)
+    return _verdict(policy, [check], "compare", {}, None)
+
+
+def _verdict(policy, checks, rule, challenger_metrics, champion_metrics) -> GateDecision:
+    reasons = [c.detail or f"{c.name} failed" for c in checks if not c.passed]
+    decision = GateDecision(
+        passed=not reasons and bool(checks),
+        rule=rule,
+        reasons=reasons,
+        checks=checks,
+        policy_version=policy.version if policy else None,
+        challenger_metrics={k: _num(v) for k, v in challenger_metrics.items()},
+        champion_metrics={k: _num(v) for k, v in champion_metrics.items()}
+        if champion_metrics is not None
+        else None,
+    )
+    decision.markdown = render_markdown(decision)
+    return decision
+
+
+def render_markdown(decision: GateDecision, title: str = "Promotion gate") -> str:
+    """A Markdown summary for the Prefect UI: verdict, reasons, every check, metrics."""
+    verdict = "PASSED" if decision.passed else "REJECTED"
+    lines = [
+        f"# {title}: **{verdict}**",
+        "",
+        f"Rule: `{decision.rule}` · policy version {decision.policy_version}",
+        "",
+    ]
+    if decision.reasons:
+        lines += ["## Reasons", *[f"- {r}" for r in decision.reasons], ""]
+    lines += ["## Checks", "", "| check | result | value | threshold |", "|---|---|---|---|"]
+    for c in decision.checks:
+        mark = "pass" if c.passed else "**FAIL**"
+        lines.append(f"| `{c.name}` | {mark} | {_fmt(c.value)} | {_fmt(c.threshold)} |")
+    names = sorted(set(decision.challenger_metrics) | set(decision.champion_metrics or {}))
+    if names:
+        lines += [
+            "",
+            "## Metrics (same holdout)",
+            "",
+            "| metric | challenger | champion |",
+            "|---|---|---|",
+        ]
+        champ = decision.champion_metrics or {}
+        for n in names:
+            lines.append(
+                f"| {n} | {_fmt(decision.challenger_metrics.get(n))} | {_fmt(champ.get(n))} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4g}"
+
+
+def _num(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+# ---- running the models on the holdout -------------------------------------------------
+
+_FRESH_LOAD_CODE = """
+import json, sys
+import mlflow, pandas as pd
+model = mlflow.pyfunc.load_model(sys.argv[1])
+out = model.predict(pd.DataFrame({"history": [json.loads(sys.argv[2])]}))
+print("answered", len(out))
+"""
+
+
+def load_in_fresh_process(
+    settings: Settings, model_uri: str, history: list[int], timeout: float
+) -> tuple[bool, str]:
+    """Load ``model_uri`` with ``mlflow.pyfunc`` in a new Python and answer one request.
+
+    Catches what in-process checks cannot: code not shipped with the model, imports that
+    only worked because the trainer had them loaded. Returns (ok, last line of output).
+    """
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    env.update(
+        MLFLOW_TRACKING_URI=settings.mlflow_tracking_uri,
+        MLFLOW_REGISTRY_URI=settings.mlflow_tracking_uri,
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+    )
+    args = [sys.executable, "-c", _FRESH_LOAD_CODE, model_uri, json.dumps(history)]
+    try:
+        proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False, f"timed out after {timeout:.0f} s"
+    output = (proc.stdout + proc.stderr).strip().splitlines()
+    last = output[-1] if output else ""
+    return proc.returncode == 0, last if proc.returncode else "ok"
+
+
+def probe_pyfunc(
+    model_uri: str, histories: list[list[int]], policy: GatePolicy
+) -> tuple[int, int, float | None]:
+    """Answer every holdout user through the registered pyfunc, then time one-user calls.
+
+    Returns (users answered, non-finite numbers in the output, p95 latency in ms). The
+    latency is measured on the pyfunc, as ``mlflow models serve`` runs it, after one
+    warm-up call.
+    """
+    import time
+
+    import mlflow
+    import pandas as pd
+
+    model = mlflow.pyfunc.load_model(model_uri)
+    frame = pd.DataFrame({"history": [[int(i) for i in h] for h in histories]})
+    output = model.predict(frame)
+    answered, non_finite = _inspect_output(output, len(frame))
+    n = min(policy.infrastructure.latency_requests, len(frame))
+    model.predict(frame.iloc[:1])
+    timings = []
+    for row in range(n):
+        start = time.perf_counter()
+        model.predict(frame.iloc[row : row + 1])
+        timings.append((time.perf_counter() - start) * 1000)
+    p95 = float(np.percentile(timings, 95)) if timings else None
+    return answered, non_finite, p95
+
+
+def _inspect_output(output: Any, expected_rows: int) -> tuple[int, int]:
+    """Users with a non-empty answer, and NaN/inf numbers anywhere in the output."""
+    import pandas as pd
+
+    frame = output if isinstance(output, pd.DataFrame) else pd.DataFrame({"items": list(output)})
+    if len(frame) != expected_rows:
+        return 0, 0
+    answered = non_finite = 0
+    for _, row in frame.iterrows():
+        cells = list(row.values)
+        answered += any(_non_empty(c) for c in cells)
+        non_finite += sum(_count_non_finite(c) for c in cells)
+    return answered, non_finite
+
+
+def _non_empty(cell: Any) -> bool:
+    if isinstance(cell, list | tuple | np.ndarray):
+        return len(cell) > 0
+    return cell is not None and not (isinstance(cell, float) and math.isnan(cell))
+
+
+def _count_non_finite(cell: Any) -> int:
+    if isinstance(cell, dict):
+        return sum(_count_non_finite(v) for v in cell.values())
+    if isinstance(cell, list | tuple | np.ndarray):
+        return sum(_count_non_finite(v) for v in cell)
+    if isinstance(cell, float | np.floating):
+        return int(not math.isfinite(cell))
+    return 0
+
+
+# ---- recording and acting on the decision ---------------------------------------------
+
+
+def decision_tags(decision: GateDecision) -> dict[str, str]:
+    """Model-version tags: the verdict, its reasons, and one tag per check."""
+    from recloop import registry
+
+    tags = {
+        registry.TAG_GATE_DECISION: registry.PASSED if decision.passed else registry.REJECTED,
+        registry.TAG_GATE_RULE: decision.rule,
+        registry.TAG_GATE_POLICY: str(decision.policy_version),
+        registry.TAG_GATE_REASONS: "; ".join(decision.reasons)[:5000],
+    }
+    for check in decision.checks:
+        key = f"recloop.gate.check.{registry.metric_key(check.name)}"
+        verdict = "pass" if check.passed else "fail"
+        tags[key] = f"{verdict} value={_fmt(check.value)} threshold={_fmt(check.threshold)}"
+    return tags
+
+
+def decision_metrics(decision: GateDecision) -> dict[str, float]:
+    """MLflow metrics: pass flag, every check's value, both models' holdout metrics."""
+    from recloop.registry import metric_key
+
+    metrics = {"gate/passed": float(decision.passed)}
+    for check in decision.checks:
+        if check.value is not None and math.isfinite(check.value):
+            metrics[f"gate/{metric_key(check.name)}"] = float(check.value)
+    for role, values in (
+        ("challenger", decision.challenger_metrics),
+        ("champion", decision.champion_metrics or {}),
+    ):
+        for name, value in values.items():
+            if value is not None and math.isfinite(value):
+                metrics[f"gate/{role}/{metric_key(name)}"] = float(value)
+    return metrics
+
+
+def record_decision(settings: Settings, version: str, decision: GateDecision) -> None:
+    """Write the decision as version tags, metrics on the version's run, and last decision."""
+    import time
+
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+
+    from recloop import registry
+
+    info = registry.get_version(settings, version)
+    registry.set_version_tags(settings, info.version, decision_tags(decision))
+    if info.run_id:
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, v, now, 0) for k, v in decision_metrics(decision).items()]
+        MlflowClient().log_batch(info.run_id, metrics=metrics)
+    registry.record_last_decision(
+        settings,
+        {
+            "version": info.version,
+            "passed": decision.passed,
+            "rule": decision.rule,
+            "reasons": decision.reasons,
+            "policy_version": decision.policy_version,
+            "at": int(time.time()),
+        },
+    )
+
+
+def apply_decision(settings: Settings, version: str, decision: GateDecision):
+    """Record the decision; promote ``version`` only when it passed.
+
+    A rejected version keeps its ``challenger`` alias (for inspection) and the champion
+    does not move. Returns the promotion's ``HistoryEntry``, or None when rejected.
+    """
+    from recloop import registry
+
+    record_decision(settings, version, decision)
+    if not decision.passed:
+        return None
+    return registry.promote(settings, version)
