@@ -1,11 +1,23 @@
 """Readers that turn source files into recloop's canonical DataFrames (see ``columns``).
 
 This module only parses; it never drops or fixes rows. Validation decides what is bad.
+
+Two families of readers:
+
+- ``read_batch(path, kind)``: one incoming batch file for ingest (canonical CSV/Parquet,
+  the MovieLens CSV form, GroupLens originals). Values are kept as received (numbers where
+  the whole column parses, text otherwise; non-UTF-8 bytes survive as ``\\xff`` escapes) so
+  that quarantined rows keep their raw content.
+- ``read_dataset(directory)`` / ``read_movielens_canonical``: a whole dataset directory as
+  clean canonical tables (replay, fetch, tests).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import csv
+import io
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +32,73 @@ from recloop.columns import (
     USER_COL,
     VALUE_COL,
 )
+from recloop.errors import UnusableInputError
+
+ROW_NUMBER_COL = "row_number"  # 1-based data row of the source (header excluded)
+MALFORMED_COL = "malformed"  # raw text of a row whose field count does not match the header
+
+KINDS = ("events", "items", "users")
+REQUIRED_COLUMNS = {
+    "events": [USER_COL, ITEM_COL, TIMESTAMP_COL],
+    "items": [ITEM_COL],
+    "users": [USER_COL],
+}
+OPTIONAL_COLUMNS = {
+    "events": [EVENT_TYPE_COL, VALUE_COL, SCENARIO_COL, SESSION_COL],
+    "items": ["title", "year", "genres", FIRST_SEEN_COL],
+    "users": ["age", "gender", "occupation", "zip_code"],
+}
+TEXT_COLUMNS = {
+    EVENT_TYPE_COL,
+    SCENARIO_COL,
+    SESSION_COL,
+    "title",
+    "year",
+    "genres",
+    "gender",
+    "occupation",
+    "zip_code",
+}
+# Source column names (lower-cased) that mean a canonical column.
+COLUMN_ALIASES = {
+    "userid": USER_COL,
+    "user": USER_COL,
+    "movieid": ITEM_COL,
+    "movie_id": ITEM_COL,
+    "itemid": ITEM_COL,
+    "item": ITEM_COL,
+    "rating": VALUE_COL,
+    "score": VALUE_COL,
+    "ts": TIMESTAMP_COL,
+    "time": TIMESTAMP_COL,
+    "event": EVENT_TYPE_COL,
+    "zip": "zip_code",
+    "zip-code": "zip_code",
+    "zipcode": "zip_code",
+}
+ML100K_GENRES = [
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+]
+TITLE_YEAR = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})\)\s*$")
+SUSPECT_DELIMITERS = (";", "\t", "|")
 
 
 @dataclass
@@ -31,8 +110,241 @@ class Dataset:
     users: pd.DataFrame | None = None
 
 
+@dataclass
+class RawBatch:
+    """One source file as received: canonical column names, raw values, row numbers."""
+
+    frame: pd.DataFrame
+    source_format: str
+    ignored_columns: list[str] = field(default_factory=list)
+    # True when the file was not valid UTF-8: bad bytes are kept as "\\xff" escapes.
+    invalid_utf8: bool = False
+
+
+# ---- batch files ---------------------------------------------------------------------
+
+
+def infer_kind(path: str | Path) -> str:
+    """Guess events/items/users from a file name (``u.item``, ``movies.dat``, ``users.csv``)."""
+    name = Path(path).name.lower()
+    if name in {"u.item", "movies.dat", "movies.csv"} or name.startswith("items"):
+        return "items"
+    if name in {"u.user", "users.dat"} or name.startswith("users"):
+        return "users"
+    return "events"
+
+
+def read_batch(path: str | Path, kind: str = "events") -> RawBatch:
+    """Read one batch file for ingest, keeping raw values.
+
+    Args:
+        path: a CSV (canonical header or the MovieLens forms), a Parquet file, or a GroupLens
+            original (``u.data``, ``u.item``, ``u.user``, ``ratings.dat``, ``movies.dat``,
+            ``users.dat``, ml-latest ``ratings.csv``/``movies.csv``).
+        kind: ``events``, ``items`` or ``users``.
+
+    Returns:
+        RawBatch with a ``row_number`` column.
+
+    Raises:
+        UnusableInputError: missing/empty file, no data rows, unreadable format, missing
+            required columns (for example a wrong delimiter).
+    """
+    path = Path(path)
+    if kind not in KINDS:
+        raise UnusableInputError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+    if not path.is_file():
+        raise UnusableInputError(f"{path}: no such file")
+    if path.stat().st_size == 0 or not path.read_bytes()[:4096].strip():
+        raise UnusableInputError(f"{path}: the file is empty")
+    name = path.name.lower()
+    invalid_utf8 = name not in GROUPLENS_READERS and not _is_utf8(path)
+    if name in GROUPLENS_READERS:
+        frame, source_format = GROUPLENS_READERS[name](path), f"grouplens:{name}"
+    elif path.suffix.lower() in {".parquet", ".pq"}:
+        frame, source_format = _read_parquet(path), "parquet"
+    else:
+        frame, source_format = _read_csv(path), "csv"
+    frame, ignored = _canonical_names(frame, kind, path)
+    if len(frame) == 0:
+        raise UnusableInputError(f"{path}: the file has a header but no data rows")
+    if kind == "items" and "year" not in frame.columns and "title" in frame.columns:
+        frame = _split_title_year(frame)
+    frame.insert(0, ROW_NUMBER_COL, pd.RangeIndex(1, len(frame) + 1, dtype="int64"))
+    return RawBatch(
+        frame=frame.reset_index(drop=True),
+        source_format=source_format,
+        ignored_columns=ignored,
+        invalid_utf8=invalid_utf8,
+    )
+
+
+def _is_utf8(path: Path) -> bool:
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises many types for a damaged file
+        raise UnusableInputError(f"{path}: not a readable Parquet file ({exc})") from None
+
+
+def _read_header(path: Path) -> list[str]:
+    with path.open(encoding="utf-8", errors="backslashreplace", newline="") as handle:
+        first = handle.readline()
+    return [name.strip() for name in next(csv.reader([first]))]
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """Comma-separated file with a header; tolerant of ragged rows and bad bytes."""
+    header = _read_header(path)
+    if len(header) == 1 and any(d in header[0] for d in SUSPECT_DELIMITERS):
+        raise UnusableInputError(
+            f"{path}: expected comma-separated columns, found one column {header[0]!r} "
+            "(wrong delimiter?)"
+        )
+    text_columns = {name: object for name in header if _canonical(name) in TEXT_COLUMNS}
+    try:
+        return pd.read_csv(
+            path,
+            encoding="utf-8",
+            encoding_errors="backslashreplace",
+            dtype=text_columns,
+            skipinitialspace=True,
+        )
+    except pd.errors.ParserError:
+        return _read_csv_ragged(path, header)
+    except (UnicodeError, ValueError) as exc:
+        raise UnusableInputError(f"{path}: not a readable CSV file ({exc})") from None
+
+
+def _read_csv_ragged(path: Path, header: list[str]) -> pd.DataFrame:
+    """Slow path for rows with too many fields: keep them, marked ``malformed``."""
+    rows, malformed = [], []
+    with path.open(encoding="utf-8", errors="backslashreplace", newline="") as handle:
+        reader = csv.reader(handle, skipinitialspace=True)
+        next(reader)
+        for fields in reader:
+            if not fields:
+                continue
+            if len(fields) > len(header):
+                rows.append([None] * len(header))
+                malformed.append(",".join(fields))
+            else:
+                rows.append(
+                    [f if f != "" else None for f in fields] + [None] * (len(header) - len(fields))
+                )
+                malformed.append(None)
+    frame = pd.DataFrame(rows, columns=header, dtype=object)
+    for column in header:
+        if _canonical(column) not in TEXT_COLUMNS:
+            frame[column] = _numeric_if_clean(frame[column])
+    frame[MALFORMED_COL] = pd.Series(malformed, dtype=object)
+    return frame
+
+
+def _numeric_if_clean(series: pd.Series) -> pd.Series:
+    """Numbers when every present value parses, the raw text otherwise."""
+    parsed = pd.to_numeric(series, errors="coerce")
+    return parsed if parsed.notna().sum() == series.notna().sum() else series
+
+
+def _canonical(name: str) -> str:
+    key = name.strip().lower()
+    return COLUMN_ALIASES.get(key, key)
+
+
+def _canonical_names(frame: pd.DataFrame, kind: str, path: Path) -> tuple[pd.DataFrame, list]:
+    """Rename source columns to canonical names; keep only the known ones."""
+    renames = {c: _canonical(str(c)) for c in frame.columns}
+    frame = frame.rename(columns=renames)
+    if frame.columns.duplicated().any():
+        dupes = sorted(set(frame.columns[frame.columns.duplicated()]))
+        raise UnusableInputError(f"{path}: duplicate columns {', '.join(dupes)}")
+    missing = [c for c in REQUIRED_COLUMNS[kind] if c not in frame.columns]
+    if missing:
+        found = ", ".join(map(str, frame.columns[:8])) or "none"
+        raise UnusableInputError(
+            f"{path}: missing required {kind} column(s) {', '.join(missing)} (found: {found})"
+        )
+    known = [*REQUIRED_COLUMNS[kind], *OPTIONAL_COLUMNS[kind], MALFORMED_COL]
+    ignored = [str(c) for c in frame.columns if c not in known]
+    # Extra columns stay in the frame (quarantine keeps whole rows); validation ignores them.
+    return frame[[c for c in known if c in frame.columns] + ignored], ignored
+
+
+def _split_title_year(frame: pd.DataFrame) -> pd.DataFrame:
+    """ml-latest/ml-1m titles carry the year: "Toy Story (1995)" -> title, year."""
+    parts = frame["title"].astype("string").str.extract(TITLE_YEAR)
+    has_year = parts["year"].notna()
+    frame = frame.copy()
+    frame["title"] = frame["title"].where(~has_year, parts["title"])
+    frame["year"] = parts["year"].astype(object).where(has_year, None)
+    return frame
+
+
+# ---- GroupLens original layouts ------------------------------------------------------
+
+
+def _read_separated(path: Path, separator: str, names: list[str], encoding="latin-1"):
+    """Headerless GroupLens files; ``::`` is rewritten to a tab for the fast C parser."""
+    text = path.read_text(encoding=encoding)
+    if separator == "::":
+        text, separator = text.replace("::", "\t"), "\t"
+    dtype = {n: object for n in names if _canonical(n) in TEXT_COLUMNS}
+    return pd.read_csv(
+        io.StringIO(text),
+        sep=separator,
+        header=None,
+        names=names,
+        dtype=dtype,
+        quoting=csv.QUOTE_NONE,
+    )
+
+
+def _read_u_item(path: Path) -> pd.DataFrame:
+    names = ["item_id", "title", "release_date", "video_date", "url", *ML100K_GENRES]
+    raw = _read_separated(path, "|", names)
+    flags = raw[ML100K_GENRES].fillna(0).astype(int).to_numpy(dtype=bool)
+    genres = ["|".join(g for g, on in zip(ML100K_GENRES, row, strict=True) if on) for row in flags]
+    frame = pd.DataFrame({"item_id": raw["item_id"], "title": raw["title"]})
+    frame = _split_title_year(frame)
+    release_year = raw["release_date"].astype("string").str[-4:]
+    frame["year"] = frame["year"].where(frame["year"].notna(), release_year.astype(object))
+    frame["year"] = frame["year"].where(frame["year"].notna(), None)
+    frame["genres"] = genres
+    return frame
+
+
+def _read_ml1m_movies(path: Path) -> pd.DataFrame:
+    frame = _read_separated(path, "::", ["item_id", "title", "genres"])
+    return _split_title_year(frame)
+
+
+GROUPLENS_READERS = {
+    "u.data": lambda p: _read_separated(p, "\t", ["user_id", "item_id", "value", "timestamp"]),
+    "u.item": _read_u_item,
+    "u.user": lambda p: _read_separated(
+        p, "|", ["user_id", "age", "gender", "occupation", "zip_code"]
+    ),
+    "ratings.dat": lambda p: _read_separated(p, "::", ["user_id", "item_id", "value", "timestamp"]),
+    "movies.dat": _read_ml1m_movies,
+    "users.dat": lambda p: _read_separated(
+        p, "::", ["user_id", "gender", "age", "occupation", "zip_code"]
+    ),
+}
+
+
+# ---- whole datasets ------------------------------------------------------------------
+
+
 def read_movielens_canonical(directory: str | Path) -> Dataset:
-    """Read the canonical CSV form of MovieLens (``interactions.csv``, ``items.csv``, ``users.csv``).
+    """Read the canonical CSV form of MovieLens (interactions.csv, items.csv, users.csv).
 
     Args:
         directory: folder such as ``../shared/datasets/movielens-100k``.
@@ -43,21 +355,68 @@ def read_movielens_canonical(directory: str | Path) -> Dataset:
     """
     directory = Path(directory)
     raw = pd.read_csv(directory / "interactions.csv")
-    events = pd.DataFrame(
-        {
-            USER_COL: raw["user_id"].astype("int64"),
-            ITEM_COL: raw["item_id"].astype("int64"),
-            EVENT_TYPE_COL: "rating",
-            VALUE_COL: raw["rating"].astype("float64"),
-            TIMESTAMP_COL: raw["timestamp"].astype("int64"),
-            SCENARIO_COL: None,
-            SESSION_COL: None,
-        }
-    )
+    events = _events_from(raw)
     items = pd.read_csv(directory / "items.csv", dtype={"year": "string", "title": "string"})
     items["genres"] = items["genres"].fillna("")
     items[FIRST_SEEN_COL] = pd.array([None] * len(items), dtype="Int64")
     users = None
     if (directory / "users.csv").exists():
         users = pd.read_csv(directory / "users.csv", dtype={"zip_code": "string"})
+    return Dataset(events=events, items=items, users=users)
+
+
+def _events_from(raw: pd.DataFrame) -> pd.DataFrame:
+    value = raw["rating"] if "rating" in raw.columns else raw[VALUE_COL]
+    return pd.DataFrame(
+        {
+            USER_COL: raw[USER_COL].astype("int64"),
+            ITEM_COL: raw[ITEM_COL].astype("int64"),
+            EVENT_TYPE_COL: raw[EVENT_TYPE_COL] if EVENT_TYPE_COL in raw.columns else "rating",
+            VALUE_COL: value.astype("float64"),
+            TIMESTAMP_COL: raw[TIMESTAMP_COL].astype("int64"),
+            SCENARIO_COL: raw[SCENARIO_COL] if SCENARIO_COL in raw.columns else None,
+            SESSION_COL: raw[SESSION_COL] if SESSION_COL in raw.columns else None,
+        }
+    )
+
+
+# File that marks each dataset layout, and the files of its three tables.
+LAYOUTS = {
+    "canonical": ("interactions.csv", "items.csv", "users.csv"),
+    "ml-100k": ("u.data", "u.item", "u.user"),
+    "ml-1m": ("ratings.dat", "movies.dat", "users.dat"),
+    "ml-latest": ("ratings.csv", "movies.csv", None),
+}
+
+
+def read_dataset(directory: str | Path) -> Dataset:
+    """Read a dataset directory in any supported layout as clean canonical tables.
+
+    Args:
+        directory: canonical CSV form, or a GroupLens ml-100k / ml-1m / ml-latest(-small)
+            directory (the zip's top folder).
+
+    Raises:
+        UnusableInputError: the directory holds no known layout.
+    """
+    directory = Path(directory)
+    if (directory / "interactions.csv").exists():
+        return read_movielens_canonical(directory)
+    for layout, (events_file, items_file, users_file) in LAYOUTS.items():
+        if layout != "canonical" and (directory / events_file).exists():
+            return _read_grouplens_dataset(directory, events_file, items_file, users_file)
+    raise UnusableInputError(
+        f"{directory}: no known dataset layout (interactions.csv, u.data, ratings.dat, ratings.csv)"
+    )
+
+
+def _read_grouplens_dataset(directory: Path, events_file, items_file, users_file) -> Dataset:
+    events = _events_from(read_batch(directory / events_file, "events").frame)
+    items = users = None
+    if items_file and (directory / items_file).exists():
+        items = read_batch(directory / items_file, "items").frame.drop(columns=ROW_NUMBER_COL)
+        items["genres"] = items["genres"].fillna("").replace("(no genres listed)", "")
+        items[FIRST_SEEN_COL] = pd.array([None] * len(items), dtype="Int64")
+    if users_file and (directory / users_file).exists():
+        users = read_batch(directory / users_file, "users").frame.drop(columns=ROW_NUMBER_COL)
     return Dataset(events=events, items=items, users=users)

@@ -1,0 +1,433 @@
+"""Ingest one batch: read, validate with Great Expectations, store, quarantine, log.
+
+Accounting is exact for every batch: ``received = accepted + quarantined + duplicates``.
+
+- A row with an error reason is quarantined with its raw content and reason codes.
+- A row whose natural key (events: user, item, timestamp, event type; items/users: id)
+  repeats an earlier row of the batch or a stored row with the *same* content is a
+  duplicate: counted, not stored again. The same key with *different* content is
+  quarantined (``conflicting_duplicate`` / ``conflicts_with_stored``); catalog rows (items,
+  users) with new content for a known id are updates and count as accepted.
+- When the share of quarantined rows exceeds ``settings.ingest.max_bad_fraction`` the batch
+  is rejected whole: every non-duplicate row goes to quarantine (good ones as
+  ``batch_rejected``), nothing is stored.
+- ``batch_id`` is the SHA-256 of the content (and kind): re-ingesting a batch that was
+  accepted (or partially accepted) is a no-op reported as ``duplicate``; a rejected batch
+  may be ingested again (for example after raising the threshold) and is re-validated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from recloop.data import schema, store
+from recloop.data.readers import ROW_NUMBER_COL, RawBatch, read_batch
+from recloop.settings import Settings
+from recloop.validation.frame import SPECS, validation_frame
+from recloop.validation.suite import Verdicts, validate
+
+STATUSES = ("accepted", "partial", "rejected", "duplicate")
+FINAL_STATUSES = {"accepted", "partial", "duplicate"}  # a batch in one of these is not redone
+STORED_COLUMNS = {
+    "events": ["user_id", "item_id", "event_type", "value", "timestamp", "scenario", "session_id"],
+    "items": ["item_id", "title", "year", "genres", "first_seen"],
+    "users": ["user_id", "age", "gender", "occupation", "zip_code"],
+}
+TABLES = {"events": schema.events, "items": schema.items, "users": schema.users}
+
+
+@dataclass
+class IngestReport:
+    """What happened to one batch (the CLI prints it; the ingest log stores it)."""
+
+    batch_id: str
+    kind: str
+    source: str
+    status: str
+    received: int
+    accepted: int
+    quarantined: int
+    duplicates: int
+    reasons: dict[str, int] = field(default_factory=dict)
+    warnings: dict[str, int] = field(default_factory=dict)
+    ignored_columns: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    message: str = ""
+    data_docs: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def ingest_path(settings: Settings, path: str | Path, kind: str = "events") -> IngestReport:
+    """Ingest one batch file (see ``readers.read_batch`` for the formats).
+
+    Args:
+        settings: selects the store and the validation rules.
+        path: the batch file.
+        kind: events, items or users.
+
+    Returns:
+        IngestReport; its status is ``rejected`` when too many rows were bad.
+
+    Raises:
+        UnusableInputError: the file is missing, empty or unreadable.
+    """
+    started = time.time()
+    path = Path(path)
+    raw = read_batch(path, kind)
+    batch_id = _hash_bytes(kind, path)
+    return _ingest(settings, raw, kind, str(path.resolve()), batch_id, started)
+
+
+def ingest_frame(
+    settings: Settings, frame: pd.DataFrame, kind: str = "events", source: str = "dataframe"
+) -> IngestReport:
+    """Ingest a DataFrame with canonical (or aliased) columns, like a file of that content."""
+    from recloop.data.readers import _canonical_names
+    from recloop.errors import UnusableInputError
+
+    started = time.time()
+    if frame.empty:
+        raise UnusableInputError(f"{source}: the frame has no rows")
+    canonical, ignored = _canonical_names(frame.reset_index(drop=True), kind, Path(source))
+    canonical.insert(0, ROW_NUMBER_COL, np.arange(1, len(canonical) + 1, dtype="int64"))
+    raw = RawBatch(frame=canonical, source_format="dataframe", ignored_columns=ignored)
+    digest = pd.util.hash_pandas_object(canonical.astype(str), index=False).to_numpy()
+    batch_id = hashlib.sha256(kind.encode() + b"\0" + digest.tobytes()).hexdigest()
+    return _ingest(settings, raw, kind, source, batch_id, started)
+
+
+def _hash_bytes(kind: str, path: Path) -> str:
+    digest = hashlib.sha256(kind.encode() + b"\0")
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _ingest(
+    settings: Settings, raw: RawBatch, kind: str, source: str, batch_id: str, started: float
+) -> IngestReport:
+    engine = store.open_store(settings)
+    seconds_read = time.time() - started
+    received = len(raw.frame)
+    with engine.connect() as connection:
+        prior = _prior_status(connection, batch_id)
+    if prior in FINAL_STATUSES:
+        return IngestReport(
+            batch_id,
+            kind,
+            source,
+            "duplicate",
+            received,
+            0,
+            0,
+            received,
+            ignored_columns=raw.ignored_columns,
+            message=f"batch already ingested (status {prior}); nothing to do",
+        )
+    frame = validation_frame(raw.frame, kind, settings)
+    with engine.connect() as connection:
+        parameters, conditions = _suite_inputs(connection, kind, settings, raw)
+        verdicts = validate(frame, kind, parameters, conditions, settings.ingest.chunk_rows)
+        outcome = _decide(connection, frame, kind, verdicts, settings)
+    report = IngestReport(
+        batch_id,
+        kind,
+        source,
+        outcome.status,
+        received,
+        len(outcome.accepted),
+        len(outcome.quarantine_rows),
+        len(outcome.duplicate_rows),
+        reasons=outcome.reason_counts(),
+        warnings=_count(verdicts.warnings),
+        ignored_columns=raw.ignored_columns,
+        message=outcome.message,
+    )
+    store_started = time.time()
+    with engine.begin() as connection:
+        _write(connection, raw, kind, outcome, report)
+        report.seconds = {
+            "read": round(seconds_read, 3),
+            "validate": round(verdicts.seconds, 3),
+            "store": round(time.time() - store_started, 3),
+        }
+        _write_log(connection, report, started, prior is not None)
+    report.data_docs = _publish_docs(settings, kind, batch_id, verdicts)
+    return report
+
+
+def _prior_status(connection: sa.Connection, batch_id: str) -> str | None:
+    log = schema.ingest_log
+    query = sa.select(log.c.status).where(log.c.batch_id == batch_id)
+    return connection.execute(query).scalar_one_or_none()
+
+
+def _suite_inputs(
+    connection: sa.Connection, kind: str, settings: Settings, raw: RawBatch
+) -> tuple[dict[str, Any], set[str]]:
+    """Values of the suite's parameters and which conditional expectations apply."""
+    conditions = {"invalid_utf8"} if raw.invalid_utf8 else set()
+    if kind != "events":
+        return {}, conditions
+    rules = settings.ingest
+    parameters: dict[str, Any] = {
+        "min_timestamp": rules.min_timestamp,
+        "max_timestamp": int(time.time()) + rules.future_tolerance_seconds,
+        "milliseconds_threshold": rules.milliseconds_threshold,
+        "event_types": sorted(rules.value_ranges),
+    }
+    known = store.known_item_ids(connection)
+    if len(known) and rules.unknown_items == "quarantine":
+        conditions.add("item_catalog")
+        parameters["known_items"] = known.tolist()
+    return parameters, conditions
+
+
+def _count(rows: dict[int, set[str]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for codes in rows.values():
+        for code in codes:
+            counts[code] = counts.get(code, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+@dataclass
+class Outcome:
+    """The decision for every row of a batch (row positions of the validation frame)."""
+
+    status: str
+    accepted: pd.DataFrame  # canonical rows to store
+    quarantine_rows: dict[int, set[str]]
+    duplicate_rows: np.ndarray
+    message: str = ""
+    new_items: pd.DataFrame | None = None  # auto-registered items (unknown_items=register)
+
+    def reason_counts(self) -> dict[str, int]:
+        return _count(self.quarantine_rows)
+
+
+def _decide(
+    connection: sa.Connection,
+    frame: pd.DataFrame,
+    kind: str,
+    verdicts: Verdicts,
+    settings: Settings,
+) -> Outcome:
+    """Turn GX verdicts plus duplicate checks into accepted/quarantined/duplicate rows."""
+    errors = dict(verdicts.errors)
+    for column, rows in verdicts.set_null.items():
+        frame.loc[sorted(rows), column] = None
+    good = frame.drop(index=list(errors))
+    duplicates, conflicts = _duplicates(connection, good, kind)
+    errors.update(conflicts)
+    accepted = good.drop(index=[*duplicates, *conflicts])
+    received = len(frame)
+    bad_fraction = len(errors) / received
+    if bad_fraction > settings.ingest.max_bad_fraction:
+        for row in accepted.index:
+            errors[int(row)] = {"batch_rejected"}
+        message = (
+            f"rejected: {bad_fraction:.1%} of rows are bad (limit "
+            f"{settings.ingest.max_bad_fraction:.0%}); every row kept in quarantine"
+        )
+        return Outcome("rejected", accepted.iloc[0:0], errors, duplicates, message)
+    status = "partial" if errors else "accepted"
+    if not errors and len(accepted) == 0 and len(duplicates):
+        status = "duplicate"
+    outcome = Outcome(status, _canonical_rows(accepted, kind), errors, duplicates)
+    if kind == "events" and settings.ingest.unknown_items == "register":
+        outcome.new_items = _unknown_items(connection, outcome.accepted)
+    return outcome
+
+
+def _canonical_rows(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Accepted rows with stored columns and storage dtypes."""
+    spec = SPECS[kind]
+    rows = frame[STORED_COLUMNS[kind]].copy()
+    for column in spec.integer:
+        rows[column] = (
+            rows[column].astype("Int64")
+            if rows[column].isna().any()
+            else (rows[column].astype("int64"))
+        )
+    if kind == "items":
+        rows["genres"] = rows["genres"].fillna("")
+    return rows
+
+
+def _duplicates(
+    connection: sa.Connection, good: pd.DataFrame, kind: str
+) -> tuple[np.ndarray, dict[int, set[str]]]:
+    """Rows repeating an earlier row of the batch or a stored row (by natural key)."""
+    key = list(SPECS[kind].key)
+    content = STORED_COLUMNS[kind]
+    if good.empty:
+        return np.array([], dtype="int64"), {}
+    repeated = good.duplicated(subset=key, keep="first")
+    duplicates, conflicts = [], {}
+    if repeated.any():
+        same = good.duplicated(subset=content, keep="first") & repeated
+        duplicates.extend(good.index[same])
+        for row in good.index[repeated & ~same]:
+            conflicts[int(row)] = {"conflicting_duplicate"}
+    firsts = good[~repeated]
+    stored = _stored_rows(connection, firsts, kind)
+    if len(stored):
+        matched = firsts.reset_index().merge(stored, on=key, suffixes=("", "_stored"))
+        compare = [c for c in content if c not in key and c in stored.columns and c != "first_seen"]
+        same = np.ones(len(matched), dtype=bool)
+        for column in compare:
+            left, right = matched[column], matched[f"{column}_stored"]
+            same &= ((left == right) | (left.isna() & right.isna())).to_numpy()
+        duplicates.extend(matched.loc[same, "index"])
+        if kind == "events":  # catalogs take new content as an update
+            for row in matched.loc[~same, "index"]:
+                conflicts[int(row)] = {"conflicts_with_stored"}
+    return np.array(sorted(int(r) for r in duplicates), dtype="int64"), conflicts
+
+
+def _stored_rows(connection: sa.Connection, rows: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Stored rows that may share a key with ``rows`` (events: same time span)."""
+    if kind == "events":
+        start, end = rows["timestamp"].min(), rows["timestamp"].max()
+        stored = store.stored_event_keys(connection, int(start), int(end))
+        return stored.astype({"user_id": "float64", "item_id": "float64", "timestamp": "float64"})
+    table = TABLES[kind]
+    id_column = SPECS[kind].key[0]
+    ids = rows[id_column].astype("int64").unique().tolist()
+    query = sa.select(*[table.c[c] for c in STORED_COLUMNS[kind]]).where(
+        table.c[id_column].in_(ids)
+    )
+    stored = pd.read_sql(query, connection)
+    return stored.astype({c: "float64" for c in SPECS[kind].integer})
+
+
+def _unknown_items(connection: sa.Connection, events: pd.DataFrame) -> pd.DataFrame | None:
+    """Items to auto-register: ids of accepted events missing from a non-empty catalog."""
+    known = store.known_item_ids(connection)
+    if not len(known) or events.empty:
+        return None
+    unknown = events[~events["item_id"].isin(known)]
+    if unknown.empty:
+        return None
+    first = unknown.groupby("item_id")["timestamp"].min()
+    return pd.DataFrame(
+        {
+            "item_id": first.index.astype("int64"),
+            "title": None,
+            "year": None,
+            "genres": "",
+            "first_seen": first.to_numpy(),
+        }
+    )
+
+
+def _write(
+    connection: sa.Connection, raw: RawBatch, kind: str, outcome: Outcome, report: IngestReport
+) -> None:
+    """Store accepted rows and quarantine the rest, in the caller's transaction."""
+    quarantine = schema.quarantine
+    connection.execute(sa.delete(quarantine).where(quarantine.c.batch_id == report.batch_id))
+    _write_quarantine(connection, raw, kind, outcome.quarantine_rows, report.batch_id)
+    rows = outcome.accepted.assign(batch_id=report.batch_id)
+    if kind == "events":
+        if outcome.new_items is not None:
+            store.upsert(
+                connection,
+                schema.items,
+                outcome.new_items.assign(batch_id=report.batch_id),
+                "item_id",
+            )
+        store.bulk_insert(connection, schema.events, rows, list(rows.columns))
+        _update_first_seen(connection, outcome.accepted)
+    else:
+        keep = ["first_seen"] if kind == "items" else []
+        store.upsert(connection, TABLES[kind], rows, SPECS[kind].key[0], keep_when_null=keep)
+
+
+def _write_quarantine(
+    connection: sa.Connection,
+    raw: RawBatch,
+    kind: str,
+    rows: dict[int, set[str]],
+    batch_id: str,
+) -> None:
+    if not rows:
+        return
+    positions = sorted(rows)
+    selected = raw.frame.iloc[positions]
+    content = selected.drop(columns=[ROW_NUMBER_COL])
+    lines = content.to_json(orient="records", lines=True, force_ascii=False).splitlines()
+    frame = pd.DataFrame(
+        {
+            "batch_id": batch_id,
+            "kind": kind,
+            "row_number": selected[ROW_NUMBER_COL].to_numpy(dtype="int64"),
+            "reasons": [",".join(sorted(rows[p])) for p in positions],
+            "raw": lines,
+            "created_at": time.time(),
+        }
+    )
+    store.bulk_insert(connection, schema.quarantine, frame, list(frame.columns))
+
+
+def _update_first_seen(connection: sa.Connection, events: pd.DataFrame) -> None:
+    """An item's ``first_seen`` is the earliest accepted event time seen for it."""
+    if events.empty:
+        return
+    first = events.groupby("item_id")["timestamp"].min()
+    items = schema.items
+    statement = (
+        sa.update(items)
+        .where(items.c.item_id == sa.bindparam("id"))
+        .where(sa.or_(items.c.first_seen.is_(None), items.c.first_seen > sa.bindparam("ts")))
+        .values(first_seen=sa.bindparam("ts"))
+    )
+    params = [{"id": int(i), "ts": int(t)} for i, t in first.items()]
+    connection.execute(statement, params)
+
+
+def _write_log(
+    connection: sa.Connection, report: IngestReport, started: float, replace: bool
+) -> None:
+    log = schema.ingest_log
+    if replace:
+        connection.execute(sa.delete(log).where(log.c.batch_id == report.batch_id))
+    connection.execute(
+        sa.insert(log).values(
+            batch_id=report.batch_id,
+            kind=report.kind,
+            source=report.source,
+            status=report.status,
+            received=report.received,
+            accepted=report.accepted,
+            quarantined=report.quarantined,
+            duplicates=report.duplicates,
+            reasons=json.dumps(report.reasons),
+            warnings=json.dumps(report.warnings),
+            started_at=started,
+            finished_at=time.time(),
+            seconds_read=report.seconds["read"],
+            seconds_validate=report.seconds["validate"],
+            seconds_store=report.seconds["store"],
+            message=report.message,
+        )
+    )
+
+
+def _publish_docs(settings: Settings, kind: str, batch_id: str, verdicts: Verdicts) -> str | None:
+    from recloop.validation.docs import publish_data_docs
+
+    return publish_data_docs(settings, kind, batch_id, verdicts.results)

@@ -1,0 +1,248 @@
+"""The event store: open (and migrate) it, bulk-write canonical tables, read them back.
+
+SQLite by default (``<home>/recloop.db``), PostgreSQL when ``RECLOOP_DATABASE_URL`` says so
+(``postgresql+psycopg://...``). Writes are bulk: PostgreSQL gets ``COPY ... FROM STDIN``
+through psycopg 3, SQLite one ``executemany`` per chunk; there are no row-by-row ORM inserts.
+Every public reader returns canonical columns (``recloop.columns``).
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy import Engine, event
+
+from recloop.columns import EVENT_COLUMNS, ITEM_COLUMNS, TIMESTAMP_COL, USER_COLUMNS
+from recloop.data import schema
+from recloop.settings import Settings
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def open_store(settings: Settings) -> Engine:
+    """Return the store's engine, migrated to the newest schema on first use.
+
+    Engines are cached per URL for the life of the process, so callers can call this
+    freely; the Alembic upgrade runs once per URL and process.
+
+    Args:
+        settings: selects the store (``settings.store_url``).
+
+    Returns:
+        Engine: a SQLAlchemy engine whose database has every table of ``schema``.
+    """
+    url = settings.store_url
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _create_engine(url)
+            migrate(engine)
+            _engines[url] = engine
+    return engine
+
+
+def dispose_stores() -> None:
+    """Close every cached engine (tests, and before dropping a database)."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def _create_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 60})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """WAL lets readers work during a bulk load; NORMAL sync is safe with WAL."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Run the Alembic migrations in ``migrations/`` up to ``revision``."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+# ---- bulk writes ---------------------------------------------------------------------
+
+
+def bulk_insert(
+    connection: sa.Connection, table: sa.Table, frame: pd.DataFrame, columns: Sequence[str]
+) -> int:
+    """Insert ``frame[columns]`` into ``table`` inside the caller's transaction.
+
+    PostgreSQL: ``COPY`` (CSV) through psycopg; SQLite: one DBAPI ``executemany``.
+    NaN/None become NULL. Returns the number of rows written.
+    """
+    if frame.empty:
+        return 0
+    if connection.dialect.name == "postgresql":
+        _copy_postgres(connection, table.name, frame, columns)
+    else:
+        names = ", ".join(f'"{c}"' for c in columns)
+        marks = ", ".join("?" for _ in columns)
+        connection.exec_driver_sql(
+            f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})',
+            list(_rows(frame, columns)),
+        )
+    return len(frame)
+
+
+def _rows(frame: pd.DataFrame, columns: Sequence[str]) -> Iterable[tuple]:
+    """Rows as plain Python tuples (numpy scalars and NaN become int/float/None)."""
+    lists = []
+    for column in columns:
+        series = frame[column]
+        values = series.astype(object).where(series.notna(), None).tolist()
+        lists.append(values)
+    return zip(*lists, strict=True)
+
+
+def _copy_postgres(
+    connection: sa.Connection, table: str, frame: pd.DataFrame, columns: Sequence[str]
+) -> None:
+    buffer = io.StringIO()
+    frame.loc[:, list(columns)].to_csv(buffer, index=False, header=False, na_rep="\\N")
+    names = ", ".join(f'"{c}"' for c in columns)
+    sql = f"COPY \"{table}\" ({names}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+    dbapi = connection.connection.driver_connection
+    with dbapi.cursor() as cursor, cursor.copy(sql) as copy:
+        copy.write(buffer.getvalue())
+
+
+def upsert(
+    connection: sa.Connection,
+    table: sa.Table,
+    frame: pd.DataFrame,
+    key: str,
+    keep_when_null: Sequence[str] = (),
+) -> int:
+    """Insert or update catalog rows by primary key (items, users): small tables.
+
+    Columns in ``keep_when_null`` keep their stored value when the new one is NULL
+    (an items file without ``first_seen`` must not erase what events taught us).
+    """
+    if frame.empty:
+        return 0
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    columns = list(frame.columns)
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=[key],
+        set_={
+            c: sa.func.coalesce(statement.excluded[c], table.c[c])
+            if c in keep_when_null
+            else statement.excluded[c]
+            for c in columns
+            if c != key
+        },
+    )
+    records = [dict(zip(columns, row, strict=True)) for row in _rows(frame, columns)]
+    connection.execute(statement, records)
+    return len(frame)
+
+
+# ---- reads -------------------------------------------------------------------------
+
+
+def load_events(
+    settings: Settings, start: int | None = None, end: int | None = None
+) -> pd.DataFrame:
+    """Accepted events with ``start <= timestamp < end``, in (timestamp, event_id) order.
+
+    Args:
+        settings: selects the store.
+        start: inclusive lower bound (Unix seconds), or None for no bound.
+        end: exclusive upper bound (Unix seconds), or None for no bound.
+
+    Returns:
+        DataFrame: canonical event columns plus ``event_id`` (int64), index 0..n-1.
+    """
+    table = schema.events
+    query = sa.select(*[table.c[c] for c in [*EVENT_COLUMNS, "event_id"]])
+    if start is not None:
+        query = query.where(table.c[TIMESTAMP_COL] >= int(start))
+    if end is not None:
+        query = query.where(table.c[TIMESTAMP_COL] < int(end))
+    query = query.order_by(table.c[TIMESTAMP_COL], table.c.event_id)
+    with open_store(settings).connect() as connection:
+        frame = pd.read_sql(query, connection)
+    return _canonical_events(frame)
+
+
+def _canonical_events(frame: pd.DataFrame) -> pd.DataFrame:
+    for column in ("user_id", "item_id", "timestamp", "event_id"):
+        frame[column] = frame[column].astype("int64")
+    frame["value"] = frame["value"].astype("float64")
+    for column in ("event_type", "scenario", "session_id"):
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame.reset_index(drop=True)
+
+
+def load_items(settings: Settings) -> pd.DataFrame:
+    """The item catalog in canonical columns, ordered by ``item_id``."""
+    table = schema.items
+    query = sa.select(*[table.c[c] for c in ITEM_COLUMNS]).order_by(table.c.item_id)
+    with open_store(settings).connect() as connection:
+        frame = pd.read_sql(query, connection)
+    frame["item_id"] = frame["item_id"].astype("int64")
+    frame["first_seen"] = frame["first_seen"].astype("Int64")
+    frame["genres"] = frame["genres"].fillna("")
+    for column in ("title", "year"):
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame
+
+
+def load_users(settings: Settings) -> pd.DataFrame:
+    """The user table in canonical columns, ordered by ``user_id``."""
+    table = schema.users
+    query = sa.select(*[table.c[c] for c in USER_COLUMNS]).order_by(table.c.user_id)
+    with open_store(settings).connect() as connection:
+        frame = pd.read_sql(query, connection)
+    frame["user_id"] = frame["user_id"].astype("int64")
+    frame["age"] = frame["age"].astype("Int64")
+    return frame
+
+
+def known_item_ids(connection: sa.Connection) -> pd.Index:
+    """Every item id in the catalog (empty when no catalog was ingested)."""
+    rows = connection.execute(sa.select(schema.items.c.item_id)).scalars().all()
+    return pd.Index(rows, dtype="int64")
+
+
+def stored_event_keys(connection: sa.Connection, start: int, end: int) -> pd.DataFrame:
+    """Natural keys and values of stored events with ``start <= timestamp <= end``."""
+    table = schema.events
+    query = sa.select(
+        table.c.user_id, table.c.item_id, table.c.timestamp, table.c.event_type, table.c.value
+    ).where(table.c.timestamp.between(int(start), int(end)))
+    return pd.read_sql(query, connection)

@@ -1,0 +1,1 @@
+"""Validation of incoming batches with Great Expectations: suites, row verdicts, Data Docs."""
