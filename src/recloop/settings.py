@@ -50,6 +50,27 @@ class IngestSettings(BaseModel):
         "rating", description="Event type given to rows of sources that have no event column."
     )
     chunk_rows: int = Field(200_000, gt=0, description="Rows validated and stored per chunk.")
+    milliseconds_threshold: int = Field(
+        100_000_000_000,
+        description="A timestamp above this (year 5138 in seconds) is taken to be in "
+        "milliseconds and quarantined as timestamp_in_milliseconds.",
+    )
+    unknown_items: Literal["quarantine", "register"] = Field(
+        "quarantine",
+        description="Events whose item is not in a non-empty catalog: quarantine them "
+        "(unknown_item) or register the item (no title) and accept the event. With an "
+        "empty catalog every item id is accepted.",
+    )
+    dataset_sources: dict[str, tuple[str, str]] = Field(
+        default_factory=lambda: {
+            "movielens-100k": (
+                "https://files.grouplens.org/datasets/movielens/ml-100k.zip",
+                "md5:0e33842e24a9c977be4e0107933c0723",
+            ),
+        },
+        description="`recloop data fetch NAME`: download URL and 'algo:hexdigest' checksum.",
+    )
+    fetch_timeout_seconds: float = Field(30.0, gt=0, description="Download timeout.")
 
 
 class TrainSettings(BaseModel):
