@@ -88,6 +88,58 @@ class TrainSettings(BaseModel):
     )
     device: str = Field("auto", description="'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:1'.")
     seed: int = 42
+    text_max_tokens: int = Field(32, gt=0, description="Tokens of item text the encoder reads.")
+    encode_batch_size: int = Field(128, gt=0, description="Texts per encoder forward pass.")
+    # --- network -------------------------------------------------------------------
+    hidden_dim: int = Field(64, gt=0, description="Width of item vectors and the user tower.")
+    num_heads: int = Field(2, gt=0)
+    num_layers: int = Field(2, gt=0)
+    max_len: int = Field(200, gt=1, description="Most recent events the user tower reads.")
+    dropout: float = Field(0.3, ge=0, lt=1)
+    hybrid: bool = Field(
+        True,
+        description="Add a learnable item-id embedding to the projected text embedding. Items "
+        "never seen in training keep a zero id part, so they are scored from text (cold start).",
+    )
+    temperature: float = Field(1.0, gt=0, description="Softmax temperature of the logits.")
+    # --- optimisation --------------------------------------------------------------
+    lr: float = Field(1e-3, gt=0)
+    encoder_lr: float = Field(
+        2e-5, gt=0, description="Learning rate of encoder weights (lora/full)."
+    )
+    weight_decay: float = Field(0.01, ge=0)
+    batch_size: int = Field(64, gt=0, description="User sequences per step.")
+    epochs: int = Field(200, gt=0, description="Upper bound; early stopping usually ends sooner.")
+    warmup_steps: int = Field(100, ge=0)
+    grad_clip: float = Field(1.0, gt=0)
+    patience: int = Field(
+        10, gt=0, description="Epochs without a better validation NDCG@10 before stopping."
+    )
+    eval_every: int = Field(1, gt=0, description="Validate every this many epochs.")
+    min_epochs: int = Field(1, gt=0)
+    # --- positives -------------------------------------------------------------------
+    positive_threshold: float | None = Field(
+        None, description="Events whose value is below this are not used (None: all events)."
+    )
+    value_weighted: bool = Field(
+        False, description="Weight each target's loss by its event value (e.g. the rating)."
+    )
+    # --- incremental fine-tuning -------------------------------------------------------
+    replay_ratio: float = Field(
+        1.0, ge=0, description="Replayed older events per new event in incremental training."
+    )
+    incremental_epochs: int = Field(15, gt=0, description="Epoch cap of incremental training.")
+    incremental_lr: float = Field(5e-4, gt=0)
+    incremental_warmup_steps: int = Field(0, ge=0)
+    # --- serving -----------------------------------------------------------------------
+    mmr_candidates: int = Field(100, gt=0, description="Top items MMR re-ranks.")
+    cold_user_lambda: float = Field(
+        0.5, ge=0, le=1, description="MMR lambda for an empty history (popular and diverse)."
+    )
+    lora_r: int = Field(8, gt=0)
+    lora_alpha: int = Field(16, gt=0)
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    lora_target_modules: list[str] = Field(default_factory=lambda: ["query", "value"])
 
 
 class EvalSettings(BaseModel):
@@ -96,6 +148,28 @@ class EvalSettings(BaseModel):
     k: int = Field(10, gt=0, description="Cut-off of the ranked lists.")
     bootstrap_samples: int = Field(1000, gt=0)
     bootstrap_seed: int = 0
+    batch_size: int = Field(1024, gt=0, description="Cases scored per call of the model.")
+    tail_ratio: float = Field(
+        0.1, gt=0, description="Long tail: least popular share of items (<= 1) or a count (> 1)."
+    )
+    activity_edges: list[int] = Field(
+        default_factory=lambda: [20, 50, 100, 200],
+        description="History-length boundaries of the user activity slices.",
+    )
+    next_window_days: float = Field(7.0, gt=0, description="Test window of next-window.")
+    recent_popularity_days: float = Field(
+        30.0, gt=0, description="Window of the recent-popularity baseline."
+    )
+    itemknn_neighbours: int = Field(100, gt=0, description="Neighbours kept per item (item-kNN).")
+    curve_ks: list[int] = Field(
+        default_factory=lambda: [1, 5, 10, 20, 50], description="K values of the metric-vs-K plot."
+    )
+    mmr_lambdas: list[float] = Field(
+        default_factory=lambda: [1.0, 0.9, 0.8, 0.7, 0.5, 0.3],
+        description="MMR lambdas of the relevance-diversity frontier (1 = pure relevance).",
+    )
+    seed: int = Field(0, description="Seed of the random baseline.")
+    log_to_mlflow: bool = Field(True, description="`recloop evaluate` logs a run to MLflow.")
 
 
 class DriftSettings(BaseModel):
@@ -105,7 +179,36 @@ class DriftSettings(BaseModel):
         PACKAGE_DIR / "drift" / "drift_policy.yaml",
         description="Per-feature drift methods and thresholds, and the dataset-level rule.",
     )
-    current_window_days: int = Field(7, gt=0)
+    current_window_days: int = Field(
+        7, gt=0, description="Default current window: the last N days of events in the store."
+    )
+    max_rows: int = Field(
+        200_000, gt=0, description="Feature tables larger than this are sampled before testing."
+    )
+    max_model_users: int = Field(
+        2000, gt=0, description="Users sampled per window for the champion's score/relevance."
+    )
+    seed: int = 0
+    log_to_mlflow: bool = Field(True, description="Log each drift report to MLflow.")
+    retrain_on_drift: bool = Field(True, description="Drift detected is a retrain reason.")
+    max_relevance_decay: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="Retrain when the champion's hit rate@k on the current window is this "
+        "fraction below its hit rate on the reference window.",
+    )
+    min_relevance_cases: int = Field(
+        50, gt=0, description="Fewer next-item cases than this: relevance decay is not judged."
+    )
+    max_champion_age_days: float = Field(
+        30.0, gt=0, description="Retrain when the champion was registered longer ago than this."
+    )
+    min_new_events: int = Field(
+        20_000,
+        gt=0,
+        description="Retrain when this many events arrived after the champion's window.",
+    )
 
 
 class NotifySettings(BaseModel):
@@ -116,6 +219,16 @@ class NotifySettings(BaseModel):
         description="Apprise URLs (slack://, mailto://, json://host/path ...); empty: no alerts.",
     )
     cooldown_hours: float = Field(24.0, ge=0, description="One alert per drift episode per period.")
+    secret_block: str | None = Field(
+        None,
+        description="Name of a Prefect Secret block holding more Apprise URLs (a list, or "
+        "one string with URLs separated by commas or new lines).",
+    )
+    retries: int = Field(2, ge=0, description="Extra delivery attempts after a failed send.")
+    retry_delay_seconds: float = Field(2.0, ge=0, description="Wait before each retry.")
+    state_file: str = Field(
+        "notify_state.json", description="Alert dedup state, relative to the workspace."
+    )
 
 
 class RegistrySettings(BaseModel):
@@ -191,7 +304,9 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
-    home: Path = Field(Path(".recloop"), description="Workspace directory (store, MLflow, reports).")
+    home: Path = Field(
+        Path(".recloop"), description="Workspace directory (store, MLflow, reports)."
+    )
     database_url: str | None = Field(
         None, description="SQLAlchemy URL of the event store; default: SQLite in the workspace."
     )
@@ -212,6 +327,10 @@ class Settings(BaseSettings):
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     gate: GateSettings = Field(default_factory=GateSettings)
     loop: LoopSettings = Field(default_factory=LoopSettings)
+
+    def with_home(self, home: Path) -> Settings:
+        """A copy of these settings for another workspace (the simulation's, a test's)."""
+        return type(self)(**{**self.model_dump(exclude={"home"}), "home": home})
 
     # ---- derived locations: one place decides the workspace layout -------------------
 

@@ -10,7 +10,7 @@ import os
 
 import typer
 
-from recloop.cli import data, drift, evaluate, loop, model
+from recloop.cli import data, drift, evaluate, loop, model, simulate
 
 # Never reach for the internet at run time: models load from local files only.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -26,7 +26,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for stage in (data, model, evaluate, drift, loop):
+for stage in (data, model, evaluate, drift, loop, simulate):
     stage.register(app)
 
 

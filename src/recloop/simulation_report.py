@@ -1,0 +1,173 @@
+"""The replay simulation's report: JSON summary, PNG plot and a self-contained HTML page.
+
+Kept apart from ``simulate`` so the rendering can be read (and tested) without running a
+simulation: it takes plain per-week records and writes files.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ARMS = ("continual", "frozen", "full_retrain")
+ARM_LABELS = {
+    "continual": "continual loop (champion)",
+    "frozen": "initial model, never retrained",
+    "full_retrain": "full retrain from scratch each week",
+}
+NDCG_KEY = "ndcg@10"
+COVERAGE_KEY = "coverage@10"
+
+
+@dataclass
+class ArmWeek:
+    """One arm's result on one replayed week (evaluated before the week's data is learned)."""
+
+    ndcg: float
+    coverage: float
+    train_seconds: float
+    version: str | None = None
+    per_user_ndcg: list[float] = field(default_factory=list)
+
+
+@dataclass
+class WeekRecord:
+    """What happened in one replayed week."""
+
+    week: int
+    start: str
+    end: str
+    events: int
+    test_cases: int
+    test_users: list[int]
+    arms: dict[str, ArmWeek]
+    drift_detected: bool
+    drifted_features: list[str]
+    retrain: bool
+    decision: str  # promoted | rejected | no-retrain | skipped
+    candidate_version: str | None
+    reasons: list[str]
+    loop_seconds: float
+
+
+def summarize(
+    records: list[WeekRecord], bootstrap: dict[str, Any], report_path: Path, bootstrap_info: dict
+) -> dict[str, Any]:
+    """The JSON summary: per-arm means, decisions, and the continual-vs-frozen interval."""
+    arms: dict[str, dict[str, float]] = {}
+    for arm in ARMS:
+        weeks = [r.arms[arm] for r in records if arm in r.arms]
+        if not weeks:
+            continue
+        arms[arm] = {
+            "mean_ndcg@10": float(np.mean([w.ndcg for w in weeks])),
+            "mean_coverage@10": float(np.mean([w.coverage for w in weeks])),
+            "train_seconds": float(sum(w.train_seconds for w in weeks)),
+        }
+    return {
+        "weeks": len(records),
+        "arms": arms,
+        "promotions": sum(r.decision == "promoted" for r in records),
+        "rejections": sum(r.decision == "rejected" for r in records),
+        "drift_events": sum(r.drift_detected for r in records),
+        "bootstrap": bootstrap,
+        "initial_model": bootstrap_info,
+        "report_path": str(report_path),
+        "per_week": [_week_json(r) for r in records],
+    }
+
+
+def _week_json(record: WeekRecord) -> dict[str, Any]:
+    data = asdict(record)
+    data.pop("test_users")
+    for arm in data["arms"].values():
+        arm.pop("per_user_ndcg")
+    return data
+
+
+def write_report(summary: dict[str, Any], records: list[WeekRecord], out_dir: Path) -> Path:
+    """Write ``summary.json``, ``simulation.png`` and ``report.html`` into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    png = out_dir / "simulation.png"
+    plot_weeks(records, png)
+    html_path = out_dir / "report.html"
+    html_path.write_text(render_html(summary, png))
+    return html_path
+
+
+def plot_weeks(records: list[WeekRecord], path: Path) -> None:
+    """NDCG@10 and coverage@10 per week and arm, with promotions and drift marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    weeks = [r.week for r in records]
+    fig, axes = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
+    for ax, key, label in ((axes[0], "ndcg", "NDCG@10"), (axes[1], "coverage", "coverage@10")):
+        for arm in ARMS:
+            ys = [getattr(r.arms[arm], key) if arm in r.arms else np.nan for r in records]
+            ax.plot(weeks, ys, marker="o", ms=3, label=ARM_LABELS[arm])
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    for r in records:
+        if r.decision == "promoted":
+            axes[0].axvline(r.week, color="tab:green", alpha=0.25, lw=3)
+        if r.drift_detected:
+            axes[0].plot(r.week, axes[0].get_ylim()[0], marker="x", color="tab:red", ms=8)
+    axes[0].set_title("Replay simulation: each week is scored before the loop learns it")
+    axes[0].legend(fontsize=8, loc="best")
+    axes[1].set_xlabel("week of history (green band: promotion, red x: drift alarm)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def render_html(summary: dict[str, Any], png: Path) -> str:
+    """A self-contained page: summary table, plot, and the per-week log."""
+    image = base64.b64encode(png.read_bytes()).decode("ascii")
+    arm_rows = "".join(
+        f"<tr><td>{html.escape(ARM_LABELS[a])}</td><td>{v['mean_ndcg@10']:.4f}</td>"
+        f"<td>{v['mean_coverage@10']:.4f}</td><td>{v['train_seconds']:.1f}</td></tr>"
+        for a, v in summary["arms"].items()
+    )
+    week_rows = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{html.escape(str(c))}</td>"
+            for c in (
+                w["week"],
+                w["start"],
+                w["test_cases"],
+                *(f"{w['arms'][a]['ndcg']:.4f}" if a in w["arms"] else "" for a in ARMS),
+                "yes" if w["drift_detected"] else "",
+                w["decision"],
+                w["candidate_version"] or "",
+                "; ".join(w["reasons"]),
+            )
+        )
+        + "</tr>"
+        for w in summary["per_week"]
+    )
+    boot = summary.get("bootstrap") or {}
+    boot_text = html.escape(json.dumps(boot))
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>recloop simulation</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}}</style>
+</head><body><h1>recloop replay simulation</h1>
+<p>{summary["weeks"]} weeks replayed; {summary["promotions"]} promotions,
+{summary["rejections"]} rejections, {summary["drift_events"]} drift alarms.</p>
+<table><tr><th>arm</th><th>mean NDCG@10</th><th>mean coverage@10</th><th>train s</th></tr>
+{arm_rows}</table>
+<p>Paired bootstrap over (week, user) cases, continual minus frozen: <code>{boot_text}</code></p>
+<img alt="per-week NDCG@10 and coverage@10" src="data:image/png;base64,{image}">
+<h2>Per week</h2><table><tr><th>week</th><th>start</th><th>test cases</th>
+<th>continual</th><th>frozen</th><th>full retrain</th><th>drift</th><th>decision</th>
+<th>candidate</th><th>reasons</th></tr>{week_rows}</table></body></html>"""
