@@ -24,7 +24,7 @@ records the outcome and promotes.
 
 from __future__ import annotations
 
-import json
+import logging
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -177,6 +177,8 @@ def mlflow_threshold_failures(
     from mlflow.models.evaluation import EvaluationResult
     from mlflow.models.evaluation.validation import ModelValidationFailedException
 
+    # MLflow logs "Validating ..."/"passed!" at INFO for every call: noise in a flow's log.
+    logging.getLogger("mlflow.models.evaluation.validation").setLevel(logging.WARNING)
     cand = EvaluationResult(metrics=dict(candidate), artifacts={})
     base = EvaluationResult(metrics=dict(baseline), artifacts={}) if baseline else None
     out: dict[str, str | None] = {}
@@ -434,104 +436,17 @@ def _num(value: Any) -> float | None:
         return float("nan")
 
 
-# ---- running the models on the holdout -------------------------------------------------
+def evaluate_gate(
+    settings: Settings,
+    challenger_uri: str,
+    champion_uri: str | None,
+    holdout_cases: Any,
+    **scoring: Any,
+) -> GateDecision:
+    """Run both models on the holdout and decide; see ``recloop.gate_evaluation``."""
+    from recloop.gate_evaluation import evaluate_gate as run
 
-_FRESH_LOAD_CODE = """
-import json, sys
-import mlflow, pandas as pd
-model = mlflow.pyfunc.load_model(sys.argv[1])
-out = model.predict(pd.DataFrame({"history": [json.loads(sys.argv[2])]}))
-print("answered", len(out))
-"""
-
-
-def load_in_fresh_process(
-    settings: Settings, model_uri: str, history: list[int], timeout: float
-) -> tuple[bool, str]:
-    """Load ``model_uri`` with ``mlflow.pyfunc`` in a new Python and answer one request.
-
-    Catches what in-process checks cannot: code not shipped with the model, imports that
-    only worked because the trainer had them loaded. Returns (ok, last line of output).
-    """
-    import os
-    import subprocess
-    import sys
-
-    env = dict(os.environ)
-    env.update(
-        MLFLOW_TRACKING_URI=settings.mlflow_tracking_uri,
-        MLFLOW_REGISTRY_URI=settings.mlflow_tracking_uri,
-        HF_HUB_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-    )
-    args = [sys.executable, "-c", _FRESH_LOAD_CODE, model_uri, json.dumps(history)]
-    try:
-        proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return False, f"timed out after {timeout:.0f} s"
-    output = (proc.stdout + proc.stderr).strip().splitlines()
-    last = output[-1] if output else ""
-    return proc.returncode == 0, last if proc.returncode else "ok"
-
-
-def probe_pyfunc(
-    model_uri: str, histories: list[list[int]], policy: GatePolicy
-) -> tuple[int, int, float | None]:
-    """Answer every holdout user through the registered pyfunc, then time one-user calls.
-
-    Returns (users answered, non-finite numbers in the output, p95 latency in ms). The
-    latency is measured on the pyfunc, as ``mlflow models serve`` runs it, after one
-    warm-up call.
-    """
-    import time
-
-    import mlflow
-    import pandas as pd
-
-    model = mlflow.pyfunc.load_model(model_uri)
-    frame = pd.DataFrame({"history": [[int(i) for i in h] for h in histories]})
-    output = model.predict(frame)
-    answered, non_finite = _inspect_output(output, len(frame))
-    n = min(policy.infrastructure.latency_requests, len(frame))
-    model.predict(frame.iloc[:1])
-    timings = []
-    for row in range(n):
-        start = time.perf_counter()
-        model.predict(frame.iloc[row : row + 1])
-        timings.append((time.perf_counter() - start) * 1000)
-    p95 = float(np.percentile(timings, 95)) if timings else None
-    return answered, non_finite, p95
-
-
-def _inspect_output(output: Any, expected_rows: int) -> tuple[int, int]:
-    """Users with a non-empty answer, and NaN/inf numbers anywhere in the output."""
-    import pandas as pd
-
-    frame = output if isinstance(output, pd.DataFrame) else pd.DataFrame({"items": list(output)})
-    if len(frame) != expected_rows:
-        return 0, 0
-    answered = non_finite = 0
-    for _, row in frame.iterrows():
-        cells = list(row.values)
-        answered += any(_non_empty(c) for c in cells)
-        non_finite += sum(_count_non_finite(c) for c in cells)
-    return answered, non_finite
-
-
-def _non_empty(cell: Any) -> bool:
-    if isinstance(cell, list | tuple | np.ndarray):
-        return len(cell) > 0
-    return cell is not None and not (isinstance(cell, float) and math.isnan(cell))
-
-
-def _count_non_finite(cell: Any) -> int:
-    if isinstance(cell, dict):
-        return sum(_count_non_finite(v) for v in cell.values())
-    if isinstance(cell, list | tuple | np.ndarray):
-        return sum(_count_non_finite(v) for v in cell)
-    if isinstance(cell, float | np.floating):
-        return int(not math.isfinite(cell))
-    return 0
+    return run(settings, challenger_uri, champion_uri, holdout_cases, **scoring)
 
 
 # ---- recording and acting on the decision ---------------------------------------------
