@@ -281,10 +281,11 @@ def gain_checks(
 
 
 def one_sided_p(boot: Any) -> float:
-    """P(gain <= 0) from a bootstrap result: resamples when kept, else halve the two-sided p."""
-    resampled = getattr(boot, "samples", None)
-    if resampled is not None and len(resampled):
-        return float(np.mean(np.asarray(resampled) <= 0))
+    """P(gain <= 0) from the two-sided bootstrap p-value (twice the smaller tail share).
+
+    When the mean gain is positive the smaller tail is the one at or below 0, so the
+    one-sided p-value is half the two-sided one; otherwise the gain is not there at all.
+    """
     p = float(boot.p_value)
     return p / 2 if boot.diff > 0 else 1 - p / 2
 

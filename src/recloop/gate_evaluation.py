@@ -238,9 +238,16 @@ def case_histories(cases: Any) -> list[list[int]]:
 
 
 def _aligned(challenger: Any, champion: Any, policy: GatePolicy) -> tuple[np.ndarray, np.ndarray]:
-    """Both models' per-case primary metric (rows are the same holdout cases, in order)."""
+    """Both models' primary metric per holdout user (mean over the user's cases).
+
+    The bootstrap resamples users, not cases: next-window cases of one user are not
+    independent.
+    """
+    from recloop.evaluation.significance import per_user_means
+
     name = policy.primary_metric
-    a, b = challenger.per_user, champion.per_user
-    if len(a) != len(b) or not np.array_equal(a["user_id"].to_numpy(), b["user_id"].to_numpy()):
-        raise RecloopError("challenger and champion were not evaluated on the same cases")
-    return a[name].to_numpy(dtype=float), b[name].to_numpy(dtype=float)
+    a = per_user_means(challenger.per_user, name)
+    b = per_user_means(champion.per_user, name)
+    if not a.index.sort_values().equals(b.index.sort_values()):
+        raise RecloopError("challenger and champion were not evaluated on the same users")
+    return a.to_numpy(dtype=float), b.reindex(a.index).to_numpy(dtype=float)
