@@ -1,0 +1,106 @@
+"""Paired bootstrap over users: is model A really better than model B on these cases?
+
+Both models are evaluated on the same cases, so the per-user differences d_u = a_u - b_u
+carry the comparison. The bootstrap resamples users with replacement (Efron & Tibshirani,
+*An Introduction to the Bootstrap*, 1993, ch. 16; Sakai, SIGIR 2006 for IR evaluation):
+the percentile interval of the resampled mean differences is the confidence interval, and
+the two-sided p-value is twice the smaller share of resampled means on either side of 0.
+Seeded (NumPy PCG64), so the same inputs give the same answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from recloop.errors import UnusableInputError
+
+_CHUNK_CELLS = 20_000_000  # resampled values held in memory at once
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """Mean difference (A - B) with its bootstrap confidence interval and p-value."""
+
+    diff: float
+    low: float
+    high: float
+    p_value: float
+    samples: int = 0
+    confidence: float = 0.95
+
+
+def paired_bootstrap(
+    per_user_a,
+    per_user_b,
+    *,
+    samples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> BootstrapResult:
+    """Bootstrap the mean of paired differences a_u - b_u.
+
+    Args:
+        per_user_a: metric values of model A, one per user (array-like, or a Series indexed
+            by user: two Series are aligned on their index first).
+        per_user_b: the same metric of model B on the same users.
+        samples: bootstrap resamples.
+        seed: random seed.
+        confidence: coverage of the percentile interval.
+
+    Returns:
+        BootstrapResult: ``diff`` = mean(a - b), ``[low, high]`` percentile interval and the
+        two-sided p-value of "no difference" (1.0 when every difference is 0).
+
+    Raises:
+        UnusableInputError: different lengths, no users, or missing values.
+    """
+    a, b = _paired_arrays(per_user_a, per_user_b)
+    differences = a - b
+    n = len(differences)
+    rng = np.random.default_rng(seed)
+    means = np.empty(samples)
+    rows_per_chunk = max(1, _CHUNK_CELLS // n)
+    for start in range(0, samples, rows_per_chunk):
+        stop = min(samples, start + rows_per_chunk)
+        picks = rng.integers(0, n, size=(stop - start, n))
+        means[start:stop] = differences[picks].mean(axis=1)
+    tail = (1.0 - confidence) / 2
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    if np.all(differences == 0):
+        p_value = 1.0
+    else:
+        below = np.mean(means <= 0)
+        above = np.mean(means >= 0)
+        p_value = float(min(1.0, 2 * min(below, above)))
+    return BootstrapResult(
+        float(differences.mean()), float(low), float(high), p_value, samples, confidence
+    )
+
+
+def per_user_means(per_user: pd.DataFrame, metric: str) -> pd.Series:
+    """One value per user (mean over the user's cases) of ``metric``, indexed by user id.
+
+    Next-window evaluation has several cases per user; the bootstrap resamples users.
+    """
+    return per_user.groupby("user_id")[metric].mean()
+
+
+def _paired_arrays(a, b) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(a, pd.Series) and isinstance(b, pd.Series) and not a.index.equals(b.index):
+        if set(a.index) != set(b.index):
+            raise UnusableInputError("the two models were not evaluated on the same users")
+        b = b.reindex(a.index)
+    a_values = np.asarray(a, dtype=np.float64)
+    b_values = np.asarray(b, dtype=np.float64)
+    if a_values.shape != b_values.shape or a_values.ndim != 1:
+        raise UnusableInputError(
+            f"paired values need the same 1-D shape, got {a_values.shape} and {b_values.shape}"
+        )
+    if len(a_values) == 0:
+        raise UnusableInputError("no users to compare")
+    if np.isnan(a_values).any() or np.isnan(b_values).any():
+        raise UnusableInputError("per-user metric values contain NaN")
+    return a_values, b_values
