@@ -1,0 +1,275 @@
+"""Bad input through ``recloop ingest``: exit code, counts and reasons; nothing is lost.
+
+Every batch is cut from real MovieLens rows; the ``recloop`` fixture checks
+received = accepted + quarantined + duplicates on every JSON report.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pandas as pd
+import sqlalchemy as sa
+
+from recloop.data import schema
+from recloop.data.store import load_events, open_store
+
+GOOD = 60  # good rows per small batch: a few bad ones stay under the 10% rejection limit
+
+
+def _ingest(recloop, path, *extra):
+    return recloop("ingest", path, "--json", *extra)
+
+
+def _log_row(settings, batch_id):
+    with open_store(settings).connect() as connection:
+        log = schema.ingest_log
+        return connection.execute(sa.select(log).where(log.c.batch_id == batch_id)).mappings().one()
+
+
+def _quarantine(settings, batch_id):
+    with open_store(settings).connect() as connection:
+        table = schema.quarantine
+        query = sa.select(table).where(table.c.batch_id == batch_id).order_by(table.c.row_number)
+        return connection.execute(query).mappings().all()
+
+
+def test_real_batch_is_accepted_and_logged(recloop, write_batch, ml_lines, workspace):
+    result = _ingest(recloop, write_batch(ml_lines[:GOOD]))
+    assert result.exit_code == 0, result.stderr
+    report = result.report
+    assert (report["status"], report["accepted"], report["reasons"]) == ("accepted", GOOD, {})
+    logged = _log_row(workspace, report["batch_id"])
+    assert (logged["received"], logged["accepted"], logged["status"]) == (GOOD, GOOD, "accepted")
+    assert logged["received"] == logged["accepted"] + logged["quarantined"] + logged["duplicates"]
+    assert len(load_events(workspace)) == GOOD
+
+
+def test_reingest_same_file_is_a_noop(recloop, write_batch, ml_lines, workspace):
+    path = write_batch(ml_lines[:GOOD])
+    first = _ingest(recloop, path)
+    again = _ingest(recloop, path)
+    assert again.exit_code == 0
+    assert again.report["batch_id"] == first.report["batch_id"]
+    assert (again.report["status"], again.report["duplicates"]) == ("duplicate", GOOD)
+    assert len(load_events(workspace)) == GOOD
+
+
+def test_empty_file(recloop, write_batch):
+    result = _ingest(recloop, write_batch(data=b""))
+    assert result.exit_code == 2
+    assert "empty" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_header_only(recloop, write_batch):
+    result = _ingest(recloop, write_batch([]))
+    assert result.exit_code == 2
+    assert "no data rows" in result.stderr
+
+
+def test_missing_file(recloop, tmp_path):
+    result = _ingest(recloop, tmp_path / "nope.csv")
+    assert result.exit_code == 2 and "no such file" in result.stderr
+
+
+def test_wrong_delimiter(recloop, write_batch, ml_lines):
+    lines = [line.replace(",", ";") for line in ml_lines[:GOOD]]
+    result = _ingest(recloop, write_batch(lines, header="user_id;item_id;rating;timestamp"))
+    assert result.exit_code == 2
+    assert "wrong delimiter" in result.stderr
+
+
+def test_missing_column(recloop, write_batch, ml_lines):
+    lines = [line.rsplit(",", 1)[0] for line in ml_lines[:GOOD]]
+    result = _ingest(recloop, write_batch(lines, header="user_id,item_id,rating"))
+    assert result.exit_code == 2
+    assert "missing required events column(s) timestamp" in result.stderr
+
+
+def test_extra_columns_are_reported_and_kept_in_quarantine(
+    recloop, write_batch, ml_lines, workspace
+):
+    lines = [f"{line},web" for line in ml_lines[:GOOD]] + ["1,2,9,881250949,app"]
+    result = _ingest(recloop, write_batch(lines, header="user_id,item_id,rating,timestamp,src"))
+    report = result.report
+    assert result.exit_code == 0
+    assert report["ignored_columns"] == ["src"]
+    assert (report["status"], report["accepted"], report["reasons"]) == (
+        "partial",
+        GOOD,
+        {"value_out_of_range": 1},
+    )
+    [row] = _quarantine(workspace, report["batch_id"])
+    assert json.loads(row["raw"])["src"] == "app"
+
+
+def test_bad_ratings(recloop, write_batch, ml_lines, workspace):
+    bad = [
+        "196,242,abc,881250949",
+        "196,243,7,881250949",
+        "196,244,0,881250949",
+        "196,245,,881250949",
+    ]
+    result = _ingest(recloop, write_batch(ml_lines[:GOOD] + bad))
+    report = result.report
+    assert result.exit_code == 0
+    assert report["status"] == "partial"
+    assert (report["accepted"], report["quarantined"]) == (GOOD, 4)
+    assert report["reasons"] == {
+        "missing_value": 1,
+        "non_numeric_value": 1,
+        "value_out_of_range": 2,
+    }
+    rows = _quarantine(workspace, report["batch_id"])
+    assert [r["row_number"] for r in rows] == [GOOD + 1, GOOD + 2, GOOD + 3, GOOD + 4]
+    assert json.loads(rows[0]["raw"])["value"] == "abc"
+    assert rows[0]["reasons"] == "non_numeric_value"
+
+
+def test_null_and_invalid_ids(recloop, write_batch, ml_lines):
+    bad = [",242,3,881250949", "196,,3,881250949", "19x,242,3,881250949", "196,2.5,3,881250949"]
+    report = _ingest(recloop, write_batch(ml_lines[:GOOD] + bad)).report
+    assert report["reasons"] == {
+        "missing_user_id": 1,
+        "missing_item_id": 1,
+        "invalid_user_id": 1,
+        "invalid_item_id": 1,
+    }
+    assert report["accepted"] == GOOD
+
+
+def test_timestamps_in_ms_future_and_before_1995(recloop, write_batch, ml_lines):
+    future = int(time.time()) + 30 * 86400
+    bad = [
+        "196,242,3,881250949000",
+        f"196,243,3,{future}",
+        "196,244,3,631152000",
+        "196,245,3,88125094.5",
+    ]
+    report = _ingest(recloop, write_batch(ml_lines[:GOOD] + bad)).report
+    assert report["reasons"] == {
+        "timestamp_in_milliseconds": 1,
+        "timestamp_in_future": 1,
+        "timestamp_before_epoch": 1,
+        "invalid_timestamp": 1,
+    }
+
+
+def test_all_timestamps_in_ms_rejects_the_batch(recloop, write_batch, ml_lines, workspace):
+    lines = [line + "000" for line in ml_lines[:GOOD]]
+    result = _ingest(recloop, write_batch(lines))
+    report = result.report
+    assert result.exit_code == 3
+    assert (report["status"], report["accepted"], report["quarantined"]) == ("rejected", 0, GOOD)
+    assert report["reasons"] == {"timestamp_in_milliseconds": GOOD}
+    assert len(load_events(workspace)) == 0
+    assert len(_quarantine(workspace, report["batch_id"])) == GOOD
+
+
+def test_rejection_threshold_keeps_good_rows_in_quarantine(
+    recloop, write_batch, ml_lines, workspace
+):
+    bad = [f"196,{i},9,881250949" for i in range(1, 21)]  # 20 of 80 rows: 25% > 10%
+    report = _ingest(recloop, write_batch(ml_lines[:GOOD] + bad)).report
+    assert report["status"] == "rejected"
+    assert report["reasons"] == {"value_out_of_range": 20, "batch_rejected": GOOD}
+    assert report["quarantined"] == GOOD + 20
+
+
+def test_duplicates_within_a_batch(recloop, write_batch, ml_lines, workspace):
+    first = ml_lines[0]
+    user, item, _, stamp = first.split(",")
+    conflicting = f"{user},{item},{'1' if first.split(',')[2] != '1' else '2'},{stamp}"
+    report = _ingest(recloop, write_batch([*ml_lines[:GOOD], first, first, conflicting])).report
+    assert (report["accepted"], report["duplicates"], report["quarantined"]) == (GOOD, 2, 1)
+    assert report["reasons"] == {"conflicting_duplicate": 1}
+    assert len(load_events(workspace)) == GOOD
+
+
+def test_duplicates_across_batches(recloop, write_batch, ml_lines, workspace):
+    _ingest(recloop, write_batch(ml_lines[:GOOD]))
+    report = _ingest(recloop, write_batch(ml_lines[GOOD // 2 : GOOD + 10])).report
+    assert report["status"] == "accepted"
+    assert (report["accepted"], report["duplicates"]) == (10, GOOD // 2)
+    events = load_events(workspace)
+    assert len(events) == GOOD + 10
+    assert not events.duplicated(["user_id", "item_id", "timestamp", "event_type"]).any()
+
+
+def test_unknown_items_are_quarantined_once_a_catalog_exists(
+    recloop, write_batch, ml_lines, movielens_dir, workspace
+):
+    assert recloop("ingest", movielens_dir / "items.csv", "--kind", "items").exit_code == 0
+    bad = ["196,99999,3,881250949", "196,123456,4,881250949"]
+    report = _ingest(recloop, write_batch(ml_lines[:GOOD] + bad)).report
+    assert report["reasons"] == {"unknown_item": 2}
+    assert report["accepted"] == GOOD
+
+
+def test_unknown_items_can_be_registered(
+    recloop, write_batch, ml_lines, movielens_dir, workspace, monkeypatch
+):
+    from recloop.data.store import load_items
+
+    monkeypatch.setenv("RECLOOP_INGEST__UNKNOWN_ITEMS", "register")
+    recloop("ingest", movielens_dir / "items.csv", "--kind", "items")
+    report = _ingest(recloop, write_batch([*ml_lines[:GOOD], "196,99999,3,881250949"])).report
+    assert (report["status"], report["accepted"]) == ("accepted", GOOD + 1)
+    items = load_items(workspace).set_index("item_id")
+    assert items.loc[99999, "first_seen"] == 881250949 and items.loc[99999, "title"] is None
+
+
+def test_unknown_items_pass_without_a_catalog(recloop, write_batch, ml_lines):
+    report = _ingest(recloop, write_batch([*ml_lines[:GOOD], "196,99999,3,881250949"])).report
+    assert (report["status"], report["accepted"]) == ("accepted", GOOD + 1)
+
+
+def test_non_utf8_bytes(recloop, write_batch, ml_lines, workspace):
+    header = "user_id,item_id,rating,timestamp,scenario"
+    good = "\n".join(f"{line},home" for line in ml_lines[:GOOD]).encode()
+    data = (
+        header.encode()
+        + b"\n"
+        + good
+        + b"\n196,242,3,881250949,s\xe9arch\n1\xff,2,3,881250949,home\n"
+    )
+    report = _ingest(recloop, write_batch(data=data)).report
+    assert report["accepted"] == GOOD
+    assert report["reasons"] == {"invalid_utf8": 2, "invalid_user_id": 1}
+    rows = _quarantine(workspace, report["batch_id"])
+    assert json.loads(rows[0]["raw"])["scenario"] == "s\\xe9arch"
+    assert rows[1]["reasons"] == "invalid_user_id,invalid_utf8"
+
+
+def test_truncated_last_line(recloop, write_batch, ml_lines):
+    data = ("\n".join(["user_id,item_id,rating,timestamp", *ml_lines[:GOOD], "196,24"])).encode()
+    report = _ingest(recloop, write_batch(data=data)).report
+    assert report["accepted"] == GOOD
+    assert report["reasons"] == {"missing_timestamp": 1, "missing_value": 1}
+
+
+def test_ragged_row_with_too_many_fields(recloop, write_batch, ml_lines, workspace):
+    report = _ingest(recloop, write_batch([*ml_lines[:GOOD], "196,242,3,881250949,1,2"])).report
+    assert report["reasons"] == {"malformed_row": 1}
+    assert report["accepted"] == GOOD
+    [row] = _quarantine(workspace, report["batch_id"])
+    assert json.loads(row["raw"])["malformed"] == "196,242,3,881250949,1,2"
+
+
+def test_quarantine_commands(recloop, write_batch, ml_lines, tmp_path):
+    report = _ingest(recloop, write_batch([*ml_lines[:GOOD], "196,242,7,881250949"])).report
+    listed = recloop("quarantine", "list", "--json")
+    assert listed.exit_code == 0
+    [batch] = listed.report["batches"]
+    assert batch["batch_id"] == report["batch_id"] and batch["reasons"] == {"value_out_of_range": 1}
+    shown = recloop("quarantine", "show", report["batch_id"][:10], "--json")
+    [row] = shown.report["rows"]
+    assert row["reasons"] == ["value_out_of_range"] and row["raw"]["value"] == 7
+    out = tmp_path / "quarantine.csv"
+    exported = recloop("quarantine", "export", out, "--json")
+    assert exported.report["rows"] == 1
+    frame = pd.read_csv(out)
+    assert frame.loc[0, "row_number"] == GOOD + 1
+    assert recloop("quarantine", "show", "ffffffff").exit_code == 2
