@@ -112,15 +112,16 @@ class ArmScorer:
 
     def score_week(self, uri_or_dir: str, cases, train_seconds: float, version=None) -> ArmWeek:
         from recloop.evaluation.harness import evaluate_scorer
+        from recloop.evaluation.significance import per_user_means
 
         result = evaluate_scorer(self.model(uri_or_dir), cases, k=10, items=self.items)
-        per_case = result.per_user["ndcg@10"].to_numpy(dtype=float)
+        per_user = per_user_means(result.per_user, "ndcg@10").sort_index()
         return ArmWeek(
             ndcg=float(result.metrics["ndcg@10"]),
             coverage=float(result.metrics["coverage@10"]),
             train_seconds=train_seconds,
             version=version,
-            per_user_ndcg=per_case.tolist(),
+            per_user_ndcg=per_user.to_numpy(dtype=float).tolist(),
         )
 
 
@@ -219,8 +220,9 @@ def run_simulation(
 def bootstrap_comparison(records: list[WeekRecord], settings: Settings) -> dict[str, Any]:
     """Mean NDCG@10 of each arm with a bootstrap interval, and continual minus frozen.
 
-    Cases are pooled over the replayed weeks; the paired bootstrap resamples them jointly,
-    so both arms are compared on the very same test events.
+    Units are (week, user) pairs: a user's mean NDCG@10 over their test events of a week.
+    The paired bootstrap resamples them jointly, so the arms are compared on the very same
+    test events.
     """
     from recloop.evaluation.significance import paired_bootstrap
 

@@ -160,13 +160,14 @@ def render_html(summary: dict[str, Any], png: Path) -> str:
     boot_text = html.escape(json.dumps(boot))
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>recloop simulation</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}}</style>
+table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}}</style>
 </head><body><h1>recloop replay simulation</h1>
 <p>{summary["weeks"]} weeks replayed; {summary["promotions"]} promotions,
 {summary["rejections"]} rejections, {summary["drift_events"]} drift alarms.</p>
 <table><tr><th>arm</th><th>mean NDCG@10</th><th>mean coverage@10</th><th>train s</th></tr>
 {arm_rows}</table>
-<p>Paired bootstrap over (week, user) cases, continual minus frozen: <code>{boot_text}</code></p>
+<p>Paired bootstrap over (week, user) pairs, continual minus frozen: <code>{boot_text}</code></p>
 <img alt="per-week NDCG@10 and coverage@10" src="data:image/png;base64,{image}">
 <h2>Per week</h2><table><tr><th>week</th><th>start</th><th>test cases</th>
 <th>continual</th><th>frozen</th><th>full retrain</th><th>drift</th><th>decision</th>
