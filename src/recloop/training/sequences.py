@@ -1,0 +1,128 @@
+"""From canonical events to what the network trains on: per-user item-index sequences.
+
+Events are ordered per user by a **stable** sort on time (equal timestamps keep source
+order, or ``event_id`` order when the store provides it), exactly as the evaluation
+protocols do, so the model learns the order it is evaluated on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from recloop.columns import ITEM_COL, SCENARIO_COL, TIMESTAMP_COL, USER_COL, VALUE_COL
+
+
+@dataclass
+class UserSequence:
+    """One user's events as model indices (1-based; 0 is padding)."""
+
+    user_id: int
+    items: np.ndarray  # int64 item indices, oldest first
+    values: np.ndarray  # float32 event values
+    scenarios: np.ndarray  # int64 scenario indices (0: none)
+
+
+@dataclass
+class TrainingWindows:
+    """Padded next-item training windows: inputs predict targets position by position."""
+
+    inputs: np.ndarray  # (N, L) int64, left-padded with 0
+    targets: np.ndarray  # (N, L) int64, 0 where there is nothing to predict
+    weights: np.ndarray  # (N, L) float32 loss weight per target
+    scenarios: np.ndarray  # (N, L) int64 scenario of each target event
+
+
+def time_ordered(events: pd.DataFrame) -> pd.DataFrame:
+    """Events sorted by (timestamp, event_id) when present, else stably by timestamp."""
+    keys = [TIMESTAMP_COL, "event_id"] if "event_id" in events.columns else [TIMESTAMP_COL]
+    return events.sort_values(keys, kind="stable")
+
+
+def item_index_map(item_ids: np.ndarray) -> dict[int, int]:
+    """Catalog id -> 1-based model index."""
+    return {int(item): pos + 1 for pos, item in enumerate(item_ids)}
+
+
+def scenario_index_map(scenarios: list[str]) -> dict[str, int]:
+    """Scenario name -> 1-based index (0 means "no scenario")."""
+    return {name: pos + 1 for pos, name in enumerate(scenarios)}
+
+
+def user_sequences(
+    events: pd.DataFrame,
+    index_of: dict[int, int],
+    scenario_of: dict[str, int] | None = None,
+) -> dict[int, UserSequence]:
+    """Group events by user into time-ordered index sequences (unknown items dropped)."""
+    ordered = time_ordered(events)
+    item_idx = ordered[ITEM_COL].map(index_of)
+    known = item_idx.notna().to_numpy()
+    ordered = ordered[known]
+    item_idx = item_idx[known].astype("int64").to_numpy()
+    values = ordered[VALUE_COL].astype("float32").to_numpy()
+    scen = np.zeros(len(ordered), dtype=np.int64)
+    if scenario_of and SCENARIO_COL in ordered.columns:
+        scen = ordered[SCENARIO_COL].map(scenario_of).fillna(0).astype("int64").to_numpy()
+    users = ordered[USER_COL].to_numpy()
+    order = np.argsort(users, kind="stable")
+    bounds = np.flatnonzero(np.diff(users[order])) + 1
+    sequences = {}
+    for group in np.split(order, bounds):
+        if len(group) == 0:
+            continue
+        user = int(users[group[0]])
+        sequences[user] = UserSequence(user, item_idx[group], values[group], scen[group])
+    return sequences
+
+
+def training_windows(
+    sequences: list[UserSequence], max_len: int, *, value_weighted: bool = False
+) -> TrainingWindows:
+    """Cut each sequence into windows of at most ``max_len`` next-item predictions.
+
+    A long history gives several windows (newest first, stepping back ``max_len``), so no
+    event is wasted as a target; each window predicts events 1..n from events 0..n-1.
+    """
+    rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    for seq in sequences:
+        end = len(seq.items)
+        while end >= 2:
+            start = max(0, end - max_len - 1)
+            rows.append(
+                (
+                    seq.items[start : end - 1],
+                    seq.items[start + 1 : end],
+                    seq.values[start + 1 : end],
+                    seq.scenarios[start + 1 : end],
+                )
+            )
+            end = start + 1 if start > 0 else 0
+    n = len(rows)
+    inputs = np.zeros((n, max_len), dtype=np.int64)
+    targets = np.zeros((n, max_len), dtype=np.int64)
+    weights = np.zeros((n, max_len), dtype=np.float32)
+    scenarios = np.zeros((n, max_len), dtype=np.int64)
+    for r, (inp, tgt, val, scen) in enumerate(rows):
+        width = len(inp)
+        inputs[r, max_len - width :] = inp
+        targets[r, max_len - width :] = tgt
+        weights[r, max_len - width :] = val if value_weighted else 1.0
+        scenarios[r, max_len - width :] = scen
+    if value_weighted and n:
+        positive = weights[targets > 0]
+        weights = weights / max(float(positive.mean()), 1e-9)
+    return TrainingWindows(inputs, targets, weights, scenarios)
+
+
+def left_pad(histories: list[np.ndarray], max_len: int) -> np.ndarray:
+    """Right-align the last ``max_len`` indices of each history into a 0-padded matrix."""
+    width = max(1, min(max_len, max((len(h) for h in histories), default=1)))
+    out = np.zeros((len(histories), width), dtype=np.int64)
+    for row, hist in enumerate(histories):
+        tail = np.asarray(hist[-width:], dtype=np.int64)
+        if len(tail):
+            out[row, width - len(tail) :] = tail
+    return out

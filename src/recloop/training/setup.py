@@ -1,0 +1,229 @@
+"""Assemble a training run: data problem, item text, network, encoder mode, hyper-parameters."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from recloop import __version__
+from recloop.model.artifacts import save_model_dir
+from recloop.model.network import NetConfig, RecommenderNet
+from recloop.model.text import cached_text_embeddings, item_texts, load_encoder
+from recloop.model.text_tower import ItemTextEncoder, merged_encoder, wrap_lora
+from recloop.settings import Settings
+from recloop.training.checkpoint import remove_checkpoint
+from recloop.training.prepare import TrainingProblem, prepare_problem, sample_replay
+from recloop.training.sequences import TrainingWindows, training_windows
+from recloop.training.warm_start import Parent, grow_into, load_parent
+
+
+@dataclass
+class Schedule:
+    """Optimisation hyper-parameters of this run (full or incremental)."""
+
+    epochs: int
+    lr: float
+    warmup_steps: int
+
+
+@dataclass
+class Outcome:
+    """What the loop hands back: best weights and the metric history."""
+
+    best_state: dict[str, Any]
+    best_metrics: dict[str, float]
+    epochs: int
+    history: list[dict[str, float]]
+    text_encoder: Any = None
+
+
+@dataclass
+class TrainingRun:
+    """A fully assembled run, ready for the loop."""
+
+    settings: Settings
+    problem: TrainingProblem
+    net: RecommenderNet
+    windows: TrainingWindows
+    schedule: Schedule
+    out_dir: Path
+    fingerprint: str
+    mode: str  # "full" | "incremental"
+    encoder_name: str
+    text_encoder: ItemTextEncoder | None = None
+    tokenizer: Any = None
+    parent: Parent | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def metadata(self, outcome: Outcome, seconds: float) -> dict[str, Any]:
+        cfg = self.settings.train
+        return {
+            "text": {
+                "encoder_name": self.encoder_name,
+                "text_fields": list(cfg.text_fields),
+                "text_max_tokens": cfg.text_max_tokens,
+            },
+            "encoder_mode": cfg.encoder_mode,
+            "train_mode": self.mode,
+            "window_start": self.problem.window_start,
+            "window_end": self.problem.window_end,
+            "train_events": self.problem.n_train_events,
+            "metrics": outcome.best_metrics,
+            "epochs": outcome.epochs,
+            "train_seconds": seconds,
+            "parent_dir": str(self.parent.model_dir) if self.parent else None,
+            "mmr_candidates": cfg.mmr_candidates,
+            "cold_user_lambda": cfg.cold_user_lambda,
+            "recloop_version": __version__,
+            "created_at": int(time.time()),
+        }
+
+    def save(self, outcome: Outcome, metadata: dict[str, Any]) -> Path:
+        """Write the best weights (and the tuned encoder) as a model directory."""
+        self.net.load_state_dict(outcome.best_state)
+        encoder = None
+        if self.text_encoder is not None:
+            tuned = merged_encoder(self.text_encoder.encoder)
+            encoder = (self.tokenizer, tuned)
+        out = save_model_dir(
+            self.out_dir,
+            self.net.cpu(),
+            items=self.problem.items,
+            popularity=self.problem.popularity,
+            metadata=metadata,
+            encoder=encoder,
+        )
+        remove_checkpoint(self.out_dir)
+        return out
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def build_run(
+    settings: Settings,
+    events: pd.DataFrame,
+    items: pd.DataFrame,
+    *,
+    init_from: str | Path | None,
+    replay_events: pd.DataFrame | None,
+    valid_events: pd.DataFrame | None,
+    out_dir: str | Path | None,
+) -> TrainingRun:
+    """Prepare data, item text and the network for :func:`run_training`."""
+    from recloop.serving.loading import resolve_model_dir
+    from recloop.training.trainer import fingerprint
+
+    cfg = settings.train
+    seed_everything(cfg.seed)
+    parent = load_parent(resolve_model_dir(str(init_from))) if init_from else None
+    replay = sample_replay(replay_events, len(events), cfg.replay_ratio, cfg.seed)
+    problem = prepare_problem(
+        events,
+        items,
+        parent_items=parent.items if parent else None,
+        parent_scenarios=parent.scenarios if parent else None,
+        parent_seen=parent.seen if parent else None,
+        replay=replay,
+        valid_events=valid_events,
+        positive_threshold=cfg.positive_threshold,
+    )
+    encoder_name = parent.encoder_name if parent else cfg.encoder_name
+    texts = item_texts(problem.items, cfg.text_fields)
+    encoder = None if cfg.encoder_mode == "frozen" else load_encoder(encoder_name)
+    bank = cached_text_embeddings(
+        texts,
+        encoder_name=encoder_name,
+        cache_dir=settings.embedding_cache_dir,
+        max_tokens=cfg.text_max_tokens,
+        batch_size=cfg.encode_batch_size,
+        encoder=encoder,
+    )
+    net = _build_net(settings, problem, bank, parent)
+    windows = training_windows(
+        problem.sequences, net.config.max_len, value_weighted=cfg.value_weighted
+    )
+    schedule = (
+        Schedule(cfg.incremental_epochs, cfg.incremental_lr, cfg.incremental_warmup_steps)
+        if parent
+        else Schedule(cfg.epochs, cfg.lr, cfg.warmup_steps)
+    )
+    text_encoder = None
+    if encoder is not None:
+        model = encoder[1]
+        if cfg.encoder_mode == "lora":
+            model = wrap_lora(
+                model,
+                r=cfg.lora_r,
+                alpha=cfg.lora_alpha,
+                dropout=cfg.lora_dropout,
+                targets=cfg.lora_target_modules,
+            )
+        text_encoder = ItemTextEncoder(model, encoder[0], texts, cfg.text_max_tokens)
+    target = Path(out_dir) if out_dir else _default_out_dir(settings, parent is not None)
+    fp = fingerprint(
+        cfg.model_dump(),
+        problem.item_ids,
+        windows.inputs,
+        windows.targets,
+        str(parent.model_dir) if parent else None,
+    )
+    return TrainingRun(
+        settings=settings,
+        problem=problem,
+        net=net,
+        windows=windows,
+        schedule=schedule,
+        out_dir=target,
+        fingerprint=fp,
+        mode="incremental" if parent else "full",
+        encoder_name=encoder_name,
+        text_encoder=text_encoder,
+        tokenizer=encoder[0] if encoder else None,
+        parent=parent,
+    )
+
+
+def _build_net(
+    settings: Settings, problem: TrainingProblem, bank: np.ndarray, parent: Parent | None
+) -> RecommenderNet:
+    """A new network for this vocabulary; a warm start keeps the parent's shapes."""
+    cfg = settings.train
+    if parent is not None:
+        config = NetConfig.from_dict(parent.config["net"])
+        config.n_items, config.scenarios = len(problem.item_ids), problem.scenarios
+    else:
+        config = NetConfig(
+            n_items=len(problem.item_ids),
+            text_dim=bank.shape[1],
+            hidden_dim=cfg.hidden_dim,
+            num_heads=cfg.num_heads,
+            num_layers=cfg.num_layers,
+            max_len=cfg.max_len,
+            dropout=cfg.dropout,
+            hybrid=cfg.hybrid,
+            temperature=cfg.temperature,
+            scenarios=problem.scenarios,
+        )
+    net = RecommenderNet(config, torch.from_numpy(bank))
+    if parent is not None:
+        grow_into(net, parent.net)
+    with torch.no_grad():
+        net.seen_mask[1:] = torch.from_numpy(problem.seen.astype(np.float32))
+    return net
+
+
+def _default_out_dir(settings: Settings, incremental: bool) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    kind = "incremental" if incremental else "full"
+    return settings.home_dir / "models" / f"{stamp}-{kind}-{time.time_ns() % 10**6:06d}"
