@@ -184,26 +184,31 @@ def prefect_server(pg_server: str, root: Path) -> Iterator[tuple[str, str]]:
 @pytest.fixture(scope="session")
 def servers(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerStack]:
     """MLflow + Prefect servers on fresh PostgreSQL databases, for the whole session."""
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import ThreadPoolExecutor, wait
     from contextlib import ExitStack
 
     import httpx  # noqa: F401  (import once here: two threads importing at once deadlock)
     import sqlalchemy.engine  # noqa: F401
 
     root = tmp_path_factory.mktemp("servers")
-    with ExitStack() as stack, ThreadPoolExecutor(2) as pool:
-        # Start both at once: each takes 10-15 s on two cores, mostly imports.
-        ml = pool.submit(stack.enter_context, mlflow_server(pg_server_url, root))
-        pf = pool.submit(stack.enter_context, prefect_server(pg_server_url, root))
-        (mlflow_url, mlflow_db, artifacts), (api_url, prefect_db) = ml.result(), pf.result()
-        env = base_env(root) | {
-            "PREFECT_API_URL": api_url,
-            "RECLOOP_HOME": str(root / "recloop-home"),
-            "RECLOOP_REGISTRY__TRACKING_URI": mlflow_url,
-            "PREFECT_WORKER_QUERY_SECONDS": "1",
-            "PREFECT_WORKER_PREFETCH_SECONDS": "5",
-        }
-        yield ServerStack(mlflow_url, mlflow_db, api_url, prefect_db, artifacts, env, root)
+    ml_stack, pf_stack = ExitStack(), ExitStack()
+    # Start and stop both at once: each takes 10-15 s to start on two cores.
+    with ThreadPoolExecutor(2) as pool:
+        try:
+            ml = pool.submit(ml_stack.enter_context, mlflow_server(pg_server_url, root))
+            pf = pool.submit(pf_stack.enter_context, prefect_server(pg_server_url, root))
+            wait([ml, pf])  # both entered (or failed) before anything can be torn down
+            (mlflow_url, mlflow_db, artifacts), (api_url, prefect_db) = ml.result(), pf.result()
+            env = base_env(root) | {
+                "PREFECT_API_URL": api_url,
+                "RECLOOP_HOME": str(root / "recloop-home"),
+                "RECLOOP_REGISTRY__TRACKING_URI": mlflow_url,
+                "PREFECT_WORKER_QUERY_SECONDS": "1",
+                "PREFECT_WORKER_PREFETCH_SECONDS": "5",
+            }
+            yield ServerStack(mlflow_url, mlflow_db, api_url, prefect_db, artifacts, env, root)
+        finally:
+            list(pool.map(ExitStack.close, (ml_stack, pf_stack)))
 
 
 @pytest.fixture(scope="session")

@@ -1,40 +1,32 @@
-"""Server mode end to end: a deployment on a process work pool, run by a real worker.
+"""Server mode end to end: deployments on a process work pool, run by a real worker.
 
-recloop is pointed at the MLflow tracking server (PostgreSQL backend) and the Prefect server
-(PostgreSQL) through the environment only. The flow run's state is read back from the
-Prefect REST API and the logged run from the MLflow REST API; the MLflow database itself is
-checked to prove the PostgreSQL backend store was used.
+recloop is pointed at the MLflow tracking server (PostgreSQL backend), the Prefect server
+(PostgreSQL) and a PostgreSQL event store through the environment only. Two deployments
+from ``tests/integration/prefect.yaml`` run on one worker: the real ingest flow
+(``flows/ingest.py``) on MovieLens-100k files, and a small flow that logs to MLflow. Flow-run
+states are read back from the Prefect REST API, the logged run from the MLflow REST API, and
+the stores themselves with SQL.
 """
 
 from __future__ import annotations
 
+import json
 import re
-import uuid
 from pathlib import Path
 
 import pytest
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.postgres]
 
-FLOW_NAME = "recloop-server-smoke"
-DEPLOYMENT = "server-smoke"
 REPO_ROOT = Path(__file__).resolve().parents[2]
+PREFECT_FILE = "tests/integration/prefect.yaml"
+POOL = "recloop-it-process"
+EVENT_ROWS = 3000  # the first rows of the real interactions.csv: a small, real batch
 
 
-def deploy_and_run(prefect_cli, process_worker, movielens_dir, repo_root) -> str:
-    """Create a process pool, deploy the smoke flow to it, start a worker, trigger a run."""
-    pool = f"recloop-it-{uuid.uuid4().hex[:6]}"
-    project = {"RECLOOP_PROJECT_DIR": str(repo_root)}
-    prefect_cli("work-pool", "create", pool, "--type", "process")
-    prefect_cli(
-        "deploy", "--prefect-file", "tests/integration/prefect.yaml",
-        "--name", DEPLOYMENT, "--pool", pool, env=project,
-    )  # fmt: skip
-    process_worker(pool, env=project)
-    out = prefect_cli(
-        "deployment", "run", f"{FLOW_NAME}/{DEPLOYMENT}",
-        "--param", f"movielens_dir={movielens_dir}",
-    ).stdout  # fmt: skip
+def trigger(prefect_cli, deployment: str, parameters: dict) -> str:
+    """``prefect deployment run`` with JSON parameters; returns the flow-run id."""
+    out = prefect_cli("deployment", "run", deployment, "--params", json.dumps(parameters)).stdout
     match = re.search(r"UUID: ([0-9a-f-]{36})", out)
     assert match, out
     return match.group(1)
@@ -63,23 +55,54 @@ def find_mlflow_run(mlflow_api, flow_run_id: str) -> dict:
     return runs[0]
 
 
-def test_deployment_runs_on_worker_and_logs_to_tracking_server(
-    servers, prefect_cli, process_worker, prefect_api, mlflow_api, wait_flow_run, movielens_dir
-):
+def sql_rows(url: str, query: str) -> list[tuple]:
     from sqlalchemy import create_engine, text
 
-    flow_run_id = deploy_and_run(prefect_cli, process_worker, movielens_dir, REPO_ROOT)
-    run = wait_flow_run(flow_run_id, timeout=90)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(text(query))]
+    finally:
+        engine.dispose()
 
-    # Prefect: the run came from the deployment, through the pool, and completed.
-    assert run["state_type"] == "COMPLETED", run["state"]
-    deployment = prefect_api.get(f"deployments/{run['deployment_id']}").raise_for_status().json()
-    assert deployment["name"] == DEPLOYMENT
-    assert run["work_pool_name"] == deployment["work_pool_name"]
-    assert run["work_pool_name"].startswith("recloop-it-")
+
+@pytest.fixture
+def event_batch(movielens_dir, tmp_path) -> Path:
+    lines = (movielens_dir / "interactions.csv").read_text().splitlines()[: EVENT_ROWS + 1]
+    path = tmp_path / "events-0001.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_deployments_run_on_worker_against_postgres_servers(
+    servers, prefect_cli, process_worker, prefect_api, mlflow_api, wait_flow_run,
+    movielens_dir, event_batch, pg_url,
+):  # fmt: skip
+    project = {"RECLOOP_PROJECT_DIR": str(REPO_ROOT)}
+    prefect_cli("work-pool", "create", POOL, "--type", "process", "--overwrite")
+    prefect_cli("deploy", "--all", "--prefect-file", PREFECT_FILE, env=project)
+    process_worker(POOL, env=project | {"RECLOOP_DATABASE_URL": pg_url})
+    items = str(movielens_dir / "items.csv")
+    ingest_id = trigger(prefect_cli, "recloop-ingest/ingest", {"paths": [str(event_batch), items]})
+    smoke_id = trigger(
+        prefect_cli, "recloop-server-smoke/server-smoke", {"movielens_dir": str(movielens_dir)}
+    )
+
+    # Prefect: both runs came from their deployments, through the pool, and completed.
+    for flow_run_id in (ingest_id, smoke_id):
+        run = wait_flow_run(flow_run_id, timeout=100)
+        assert run["state_type"] == "COMPLETED", run["state"]
+        assert run["work_pool_name"] == POOL
+        assert run["deployment_id"]
+
+    # Event store (PostgreSQL): the catalog first, then every event row, all accounted for.
+    assert sql_rows(pg_url, "SELECT count(*) FROM items") == [(1682,)]
+    assert sql_rows(pg_url, "SELECT count(*) FROM events") == [(EVENT_ROWS,)]
+    log = sql_rows(pg_url, "SELECT kind, received, accepted FROM ingest_log ORDER BY started_at")
+    assert log == [("items", 1682, 1682), ("events", EVENT_ROWS, EVENT_ROWS)]
 
     # MLflow (REST): the flow logged real MovieLens-100k figures to the tracking server.
-    ml_run = find_mlflow_run(mlflow_api, flow_run_id)
+    ml_run = find_mlflow_run(mlflow_api, smoke_id)
     assert ml_run["info"]["status"] == "FINISHED"
     metrics = {m["key"]: m["value"] for m in ml_run["data"]["metrics"]}
     assert metrics == {"n_events": 100_000, "n_items": 1682}
@@ -88,15 +111,8 @@ def test_deployment_runs_on_worker_and_logs_to_tracking_server(
     ).raise_for_status()
     assert [f["path"] for f in artifacts.json()["files"]] == ["smoke/tracking_uri.txt"]
 
-    # The tracking server stored it in PostgreSQL and the artifact under its artifact root.
-    engine = create_engine(servers.mlflow_db_url)
-    try:
-        with engine.connect() as conn:
-            stored = conn.execute(
-                text("SELECT status FROM runs WHERE run_uuid = :id"),
-                {"id": ml_run["info"]["run_id"]},
-            ).scalar_one()
-    finally:
-        engine.dispose()
-    assert stored == "FINISHED"
+    # ... stored by the server in PostgreSQL, the artifact under its artifact root.
+    run_id = ml_run["info"]["run_id"]
+    stored = sql_rows(servers.mlflow_db_url, f"SELECT status FROM runs WHERE run_uuid = '{run_id}'")
+    assert stored == [("FINISHED",)]
     assert list(servers.artifact_root.rglob("tracking_uri.txt"))
