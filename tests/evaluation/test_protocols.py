@@ -29,8 +29,14 @@ def test_leave_one_out_sizes_on_movielens(movielens, split):
     assert split.test["user_id"].is_unique and split.valid["user_id"].is_unique
     cases = loo_cases(split, "test")
     assert len(cases) == 943
-    assert all(len(h) + 1 == n for h, n in zip(cases.histories,
-               movielens.events.groupby("user_id").size().loc[cases.user_ids], strict=True))
+    assert all(
+        len(h) + 1 == n
+        for h, n in zip(
+            cases.histories,
+            movielens.events.groupby("user_id").size().loc[cases.user_ids],
+            strict=True,
+        )
+    )
 
 
 def test_test_item_is_the_last_in_source_order_among_ties(movielens, split):
@@ -74,8 +80,10 @@ def test_next_window_cases_include_earlier_window_events(movielens):
     assert len(cases) == len(window) - new_user_first_events
     assert 38 <= len(np.unique(cases.user_ids)) <= 128
     before = events[events["timestamp"] <= t]
-    assert cases.cold_items.tolist() == (~np.isin(
-        [t_[0] for t_ in cases.targets], before["item_id"].unique())).tolist()
+    assert (
+        cases.cold_items.tolist()
+        == (~np.isin([t_[0] for t_ in cases.targets], before["item_id"].unique())).tolist()
+    )
     # A user new in the window: the history of a later case holds the earlier window event.
     new_users = set(window["user_id"]) - set(before["user_id"])
     user = sorted(new_users & set(cases.user_ids))[0]
