@@ -138,7 +138,7 @@ def _ingest(
         )
     frame = validation_frame(raw.frame, kind, settings)
     with engine.connect() as connection:
-        parameters, conditions = _suite_inputs(connection, kind, settings, raw)
+        parameters, conditions = _suite_inputs(connection, kind, settings, raw, frame)
         verdicts = validate(frame, kind, parameters, conditions, settings.ingest.chunk_rows)
         outcome = _decide(connection, frame, kind, verdicts, settings)
     report = IngestReport(
@@ -175,9 +175,18 @@ def _prior_status(connection: sa.Connection, batch_id: str) -> str | None:
 
 
 def _suite_inputs(
-    connection: sa.Connection, kind: str, settings: Settings, raw: RawBatch
+    connection: sa.Connection,
+    kind: str,
+    settings: Settings,
+    raw: RawBatch,
+    frame: pd.DataFrame,
 ) -> tuple[dict[str, Any], set[str]]:
-    """Values of the suite's parameters and which conditional expectations apply."""
+    """Values of the suite's parameters and which conditional expectations apply.
+
+    With a non-empty catalog (and ``unknown_items="quarantine"``) the frame gets
+    ``catalog_item_id``, the item id looked up in the catalog (null when absent), which the
+    suite compares with ``item_id``.
+    """
     conditions = {"invalid_utf8"} if raw.invalid_utf8 else set()
     if kind != "events":
         return {}, conditions
@@ -191,7 +200,7 @@ def _suite_inputs(
     known = store.known_item_ids(connection)
     if len(known) and rules.unknown_items == "quarantine":
         conditions.add("item_catalog")
-        parameters["known_items"] = known.tolist()
+        frame["catalog_item_id"] = frame["item_id"].where(frame["item_id"].isin(known))
     return parameters, conditions
 
 
@@ -343,6 +352,9 @@ def _write(
     _write_quarantine(connection, raw, kind, outcome.quarantine_rows, report.batch_id)
     rows = outcome.accepted.assign(batch_id=report.batch_id)
     if kind == "events":
+        # Time order (stable: ties keep source order) so event_id follows (timestamp,
+        # source order) and the timestamp index grows at its end.
+        rows = rows.sort_values("timestamp", kind="stable")
         if outcome.new_items is not None:
             store.upsert(
                 connection,

@@ -22,6 +22,7 @@ from recloop.data import schema
 from recloop.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SQLITE_CACHE_KIB = 256 * 1024  # page cache per SQLite connection
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -59,6 +60,9 @@ def dispose_stores() -> None:
 
 def _create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
+        database = sa.engine.make_url(url).database
+        if database and database != ":memory:":
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": 60})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -66,10 +70,16 @@ def _create_engine(url: str) -> Engine:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    """WAL lets readers work during a bulk load; NORMAL sync is safe with WAL."""
+    """WAL lets readers work during a bulk load; NORMAL sync is safe with WAL.
+
+    A large page cache keeps the unique-key index of a million-row load in memory (the
+    default 2 MiB cache made each insert touch disk pages).
+    """
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
 
 

@@ -82,7 +82,7 @@ def validation_frame(raw: pd.DataFrame, kind: str, settings: Settings) -> pd.Dat
         event_type = frame[EVENT_TYPE_COL]
         frame["value_min"] = event_type.map({k: float(v[0]) for k, v in ranges.items()})
         frame["value_max"] = event_type.map({k: float(v[1]) for k, v in ranges.items()})
-    return frame
+    return frame.copy()  # one consolidated block per dtype: GX slices it many times
 
 
 def _with_defaults(raw: pd.DataFrame, kind: str, settings: Settings) -> pd.DataFrame:
