@@ -54,7 +54,8 @@ def load_in_fresh_process(
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
     )
-    args = [sys.executable, "-c", _FRESH_LOAD_CODE, model_uri, json.dumps(history)]
+    request = json.dumps([int(i) for i in history])
+    args = [sys.executable, "-c", _FRESH_LOAD_CODE, model_uri, request]
     try:
         proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -100,10 +101,13 @@ def _inspect_output(output: Any, expected_rows: int) -> tuple[int, int]:
     frame = output if isinstance(output, pd.DataFrame) else pd.DataFrame({"items": list(output)})
     if len(frame) != expected_rows:
         return 0, 0
+    # recloop's pyfunc answers in "item_ids"; any other pyfunc: a row with a non-empty cell.
+    answer_columns = [c for c in ("item_ids", "items") if c in frame.columns][:1]
     answered = non_finite = 0
     for _, row in frame.iterrows():
         cells = list(row.values)
-        answered += any(_non_empty(c) for c in cells)
+        answer = [row[c] for c in answer_columns] or cells
+        answered += any(_non_empty(c) for c in answer)
         non_finite += sum(_count_non_finite(c) for c in cells)
     return answered, non_finite
 
@@ -233,8 +237,15 @@ def _probe(
 
 
 def case_histories(cases: Any) -> list[list[int]]:
-    """The history of every holdout case, in case order."""
-    return [[int(i) for i in history] for history in cases.histories]
+    """One request per holdout user: the history of the user's latest case.
+
+    Next-window cases repeat users (one case per held-out event); probing every case would
+    ask the same user many times for nothing.
+    """
+    latest: dict[int, list[int]] = {}
+    for user, history in zip(cases.user_ids, cases.histories, strict=True):
+        latest[int(user)] = [int(i) for i in history]
+    return list(latest.values())
 
 
 def _aligned(challenger: Any, champion: Any, policy: GatePolicy) -> tuple[np.ndarray, np.ndarray]:

@@ -361,8 +361,9 @@ def promote(
     dies between the two moves, ``champion`` still names the old, valid champion.
 
     Raises:
-        NotFoundError: the version does not exist.
-        UnusableInputError-like RecloopError (exit 2): not passed and not forced, or no reason.
+        NotFoundError: the version does not exist (exit 2).
+        RecloopError: exit 2 when it has not passed and is not forced, when a forced
+            promotion has no reason, or when it already is the champion.
     """
     info = get_version(settings, version)
     decision = info.tags.get(TAG_GATE_DECISION)
