@@ -39,7 +39,7 @@ class IngestSettings(BaseModel):
     )
     value_ranges: dict[str, tuple[float, float]] = Field(
         default_factory=lambda: {
-            "rating": (1.0, 5.0),
+            "rating": (0.5, 5.0),
             "view": (0.0, 1.0),
             "click": (0.0, 1.0),
             "purchase": (0.0, 1e9),
