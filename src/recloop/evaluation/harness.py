@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -186,6 +186,7 @@ def evaluate_scorer(
     batch_size: int = _DEFAULTS.batch_size,
     tail_ratio: float = _DEFAULTS.tail_ratio,
     activity_edges: Sequence[int] = tuple(_DEFAULTS.activity_edges),
+    progress: Callable[[int], None] | None = None,
 ) -> EvalResult:
     """Rank the full catalog for every case and compute all metrics @k.
 
@@ -204,6 +205,7 @@ def evaluate_scorer(
         batch_size: cases per ``scorer.score`` call.
         tail_ratio: long-tail definition (``diversity.tail_items``).
         activity_edges: history-length boundaries of the ``activity`` slice.
+        progress: called with the number of cases after each scored batch (progress bars).
 
     Returns:
         EvalResult: metrics, per-case table and the top-k lists.
@@ -212,7 +214,7 @@ def evaluate_scorer(
         raise UnusableInputError("no evaluation cases")
     start = time.perf_counter()
     catalog = _build_catalog(scorer, items, item_embeddings, popularity, cases, tail_ratio)
-    top_items = rank_top_k(scorer, cases, k, batch_size)
+    top_items = rank_top_k(scorer, cases, k, batch_size, progress)
     metrics, per_case = _measure(top_items, cases, catalog, k)
     meta = _case_metadata(cases, activity_edges)
     per_user = pd.concat([meta, per_case], axis=1)
@@ -222,7 +224,54 @@ def evaluate_scorer(
     )
 
 
-def rank_top_k(scorer: Scorer, cases: EvalCases, k: int, batch_size: int) -> np.ndarray:
+def evaluate_lists(
+    top_items: np.ndarray,
+    cases: EvalCases,
+    *,
+    item_ids: np.ndarray,
+    items: pd.DataFrame | None = None,
+    item_embeddings: np.ndarray | None = None,
+    popularity: Popularity | pd.DataFrame | None = None,
+    tail_ratio: float = _DEFAULTS.tail_ratio,
+    activity_edges: Sequence[int] = tuple(_DEFAULTS.activity_edges),
+) -> EvalResult:
+    """Measure ready-made top-K lists (e.g. MMR re-ranked ones) like ``evaluate_scorer``.
+
+    Args:
+        top_items: ``(n_cases, k)`` recommended item ids, ``-1`` padding.
+        cases: the cases the lists answer, in the same order.
+        item_ids: the model's catalog (rows of ``item_embeddings``).
+        items, item_embeddings, popularity, tail_ratio, activity_edges: as in
+            ``evaluate_scorer``.
+
+    Returns:
+        EvalResult.
+    """
+    start = time.perf_counter()
+    top_items = np.asarray(top_items, dtype=np.int64)
+    holder = _ItemIds(np.asarray(item_ids, dtype=np.int64))
+    catalog = _build_catalog(holder, items, item_embeddings, popularity, cases, tail_ratio)
+    k = top_items.shape[1]
+    metrics, per_case = _measure(top_items, cases, catalog, k)
+    per_user = pd.concat([_case_metadata(cases, activity_edges), per_case], axis=1)
+    source = "text" if catalog.text is not None else "genre"
+    return EvalResult(
+        metrics, per_user, k, top_items, time.perf_counter() - start, source, cases, catalog
+    )
+
+
+@dataclass
+class _ItemIds:
+    item_ids: np.ndarray
+
+
+def rank_top_k(
+    scorer: Scorer,
+    cases: EvalCases,
+    k: int,
+    batch_size: int,
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
     """Top-k item ids per case, excluded items masked; ``-1`` where fewer than k remain."""
     item_ids = np.asarray(scorer.item_ids, dtype=np.int64)
     order = np.argsort(item_ids, kind="stable")
@@ -245,6 +294,8 @@ def rank_top_k(scorer: Scorer, cases: EvalCases, k: int, batch_size: int) -> np.
         scores[rows, columns] = -np.inf
         columns_top = top_k_columns(scores, k)
         out[start:stop] = np.where(columns_top >= 0, item_ids[np.maximum(columns_top, 0)], -1)
+        if progress is not None:
+            progress(stop - start)
     return out
 
 

@@ -1,0 +1,108 @@
+"""Curves over one evaluation: metrics versus K, and the relevance-diversity frontier.
+
+- ``metric_curve`` cuts one deep ranking at several K (no re-scoring).
+- ``mmr_frontier`` asks a model that re-ranks with MMR (``recommend(history, k,
+  diversity_lambda, exclude)``, as ``recloop.serving.Recommender``) for lists at several
+  lambdas and measures each: lambda = 1 is pure relevance, lower values trade relevance for
+  intra-list diversity. Plotting NDCG against ILD over lambda gives the frontier an operator
+  picks the serving lambda from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from recloop.evaluation.harness import EvalResult, Popularity, evaluate_lists
+from recloop.evaluation.protocols import EvalCases
+
+CURVE_METRICS = ("recall", "ndcg", "mrr", "coverage", "ild", "novelty")
+
+
+def metric_curve(result: EvalResult, ks: Sequence[int]) -> pd.DataFrame:
+    """Metrics at each K <= ``result.k``: one row per K, columns ``k`` and metric names.
+
+    Args:
+        result: an evaluation at the largest K of interest.
+        ks: cut-offs; those above ``result.k`` are skipped.
+
+    Returns:
+        DataFrame: ``k`` and the metrics without their ``@k`` suffix.
+    """
+    rows = []
+    for k in sorted({int(k) for k in ks if 0 < k <= result.k}):
+        metrics = result.at_k(k).metrics
+        rows.append({"k": k, **{name.split("@")[0]: value for name, value in metrics.items()}})
+    return pd.DataFrame(rows)
+
+
+def supports_mmr(model: object) -> bool:
+    """Whether ``model`` offers ``recommend(..., diversity_lambda=...)``."""
+    import inspect
+
+    recommend = getattr(model, "recommend", None)
+    if recommend is None:
+        return False
+    try:
+        return "diversity_lambda" in inspect.signature(recommend).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def mmr_frontier(
+    model,
+    cases: EvalCases,
+    lambdas: Sequence[float],
+    *,
+    k: int = 10,
+    items: pd.DataFrame | None = None,
+    item_embeddings: np.ndarray | None = None,
+    popularity: Popularity | pd.DataFrame | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> pd.DataFrame:
+    """Relevance and diversity of the model's MMR lists at each lambda.
+
+    Args:
+        model: has ``item_ids`` and ``recommend(history, k=, diversity_lambda=, exclude=)``
+            returning dicts with ``item_id``.
+        cases: the evaluation cases (their excluded items are passed as ``exclude``).
+        lambdas: MMR trade-offs to try (1 = relevance only).
+        k: list length.
+        items, item_embeddings, popularity: as in ``evaluate_scorer``.
+        progress: called with 1 after each case and lambda.
+
+    Returns:
+        DataFrame: one row per lambda: ``lambda``, every metric (without ``@k``) and
+        ``seconds`` (time to produce the lists).
+    """
+    import time
+
+    rows = []
+    for lam in lambdas:
+        start = time.perf_counter()
+        top = np.full((len(cases), k), -1, dtype=np.int64)
+        for row, (history, exclude) in enumerate(zip(cases.histories, cases.exclude, strict=True)):
+            listed = model.recommend(
+                [int(i) for i in history],
+                k=k,
+                diversity_lambda=float(lam),
+                exclude=[int(i) for i in exclude],
+            )
+            ids = [int(entry["item_id"]) for entry in listed][:k]
+            top[row, : len(ids)] = ids
+            if progress is not None:
+                progress(1)
+        seconds = time.perf_counter() - start
+        result = evaluate_lists(
+            top,
+            cases,
+            item_ids=model.item_ids,
+            items=items,
+            item_embeddings=item_embeddings,
+            popularity=popularity,
+        )
+        metrics = {name.split("@")[0]: value for name, value in result.metrics.items()}
+        rows.append({"lambda": float(lam), **metrics, "seconds": seconds})
+    return pd.DataFrame(rows)

@@ -1,0 +1,38 @@
+"""A workspace whose store holds all of MovieLens-100k (written directly, no validation)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+
+@pytest.fixture
+def ml_store(workspace, movielens):
+    """Settings of a fresh workspace with every MovieLens event and item in its store."""
+    from recloop.data import schema
+    from recloop.data.store import bulk_insert, open_store, upsert
+
+    events = movielens.events.assign(batch_id="movielens-100k")
+    items = movielens.items.assign(batch_id="movielens-100k")
+    with open_store(workspace).begin() as connection:
+        bulk_insert(connection, schema.events, events, [*movielens.events.columns, "batch_id"])
+        upsert(connection, schema.items, items, "item_id")
+    return workspace
+
+
+@pytest.fixture
+def run_cli(workspace):
+    """Run ``recloop`` in-process; returns (exit code, stdout, stderr, last-line JSON)."""
+    from recloop.cli.main import app
+
+    runner = CliRunner()
+
+    def run(*args: str):
+        result = runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+        lines = [line for line in result.stdout.splitlines() if line.strip()]
+        payload = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else None
+        return result.exit_code, result.stdout, result.stderr, payload
+
+    return run
