@@ -168,6 +168,9 @@ class EvalSettings(BaseModel):
         default_factory=lambda: [1.0, 0.9, 0.8, 0.7, 0.5, 0.3],
         description="MMR lambdas of the relevance-diversity frontier (1 = pure relevance).",
     )
+    frontier_cases: int = Field(
+        500, gt=0, description="Cases (first N) the MMR frontier re-ranks for each lambda."
+    )
     seed: int = Field(0, description="Seed of the random baseline.")
     log_to_mlflow: bool = Field(True, description="`recloop evaluate` logs a run to MLflow.")
 

@@ -33,6 +33,7 @@ def test_pop_leave_one_out_json_contract(ml_store, run_cli):
         assert f"{name}@10" in payload["metrics"]
     assert payload["metrics"]["recall@10"] == pytest.approx(0.0859, abs=5e-5)
     assert "recall@10" in stderr  # the human table goes to stderr
+    assert len(stdout.strip().splitlines()) == 1  # stdout holds only the JSON line
 
 
 def test_next_window_with_k5_and_mlflow_logging(ml_store, run_cli):
