@@ -6,37 +6,13 @@ import json
 import os
 import subprocess
 import sys
-import uuid
-from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from recloop import registry
 from recloop.cli.main import app
 
 from .test_registry import mark_passed, register
-
-
-@pytest.fixture(scope="module")
-def mlflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from recloop.settings import Settings
-    from recloop.tracking import configure_mlflow
-
-    home = tmp_path_factory.mktemp("cli-home")
-    configure_mlflow(Settings(home=home))
-    return home
-
-
-@pytest.fixture
-def settings(mlflow_home: Path, monkeypatch: pytest.MonkeyPatch):
-    from recloop.settings import Settings
-
-    name = f"cli-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("RECLOOP_HOME", str(mlflow_home))
-    monkeypatch.setenv("RECLOOP_REGISTRY__MODEL_NAME", name)
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    return Settings(home=mlflow_home, registry={"model_name": name})
 
 
 def run_json(*args: str) -> dict:

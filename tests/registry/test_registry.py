@@ -7,7 +7,6 @@ own model name so tests stay independent.
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
 import pytest
@@ -43,28 +42,6 @@ def log_tiny_pyfunc(model_dir, *, registered_model_name):
         registered_model_name=registered_model_name,
     )
     return info.model_uri, info.registered_model_version
-
-
-@pytest.fixture(scope="module")
-def mlflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One workspace (and MLflow DB) for the module."""
-    from recloop.settings import Settings
-    from recloop.tracking import configure_mlflow
-
-    home = tmp_path_factory.mktemp("registry-home")
-    configure_mlflow(Settings(home=home))
-    return home
-
-
-@pytest.fixture
-def settings(mlflow_home: Path, monkeypatch: pytest.MonkeyPatch):
-    """Settings on the shared store with a model name of its own (also in env, for the CLI)."""
-    from recloop.settings import Settings
-
-    name = f"rec-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("RECLOOP_HOME", str(mlflow_home))
-    monkeypatch.setenv("RECLOOP_REGISTRY__MODEL_NAME", name)
-    return Settings(home=mlflow_home, registry={"model_name": name})
 
 
 def register(settings, tmp_path: Path, n: int, *, events=None, parent=None):
