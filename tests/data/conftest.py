@@ -6,8 +6,11 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
+
+from recloop.data.readers import ML100K_GENRES
 
 HEADER = "user_id,item_id,rating,timestamp"
 
@@ -69,3 +72,60 @@ def assert_accounted(report: dict) -> None:
     assert report["received"] == (
         report["accepted"] + report["quarantined"] + report["duplicates"]
     ), report
+
+
+# ---- GroupLens original layouts, written from real MovieLens rows --------------------
+
+
+def _title_with_year(items):
+    return [
+        f"{t} ({y})" if isinstance(y, str) and y.isdigit() else t
+        for t, y in zip(items.title, items.year, strict=True)
+    ]
+
+
+def write_ml100k(directory, events, items, users):
+    directory.mkdir()
+    events[["user_id", "item_id", "value", "timestamp"]].astype(int).to_csv(
+        directory / "u.data", sep="\t", header=False, index=False
+    )
+    lines = []
+    for row, title in zip(items.itertuples(), _title_with_year(items), strict=True):
+        flags = ["1" if g in row.genres.split("|") else "0" for g in ML100K_GENRES]
+        date = f"01-Jan-{row.year}" if str(row.year).isdigit() else ""
+        lines.append("|".join([str(row.item_id), title, date, "", "http://x", *flags]))
+    (directory / "u.item").write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    users.to_csv(directory / "u.user", sep="|", header=False, index=False)
+
+
+def write_ml1m(directory, events, items, users):
+    directory.mkdir()
+    rows = events[["user_id", "item_id", "value", "timestamp"]].astype(int).astype(str)
+    (directory / "ratings.dat").write_text("\n".join(rows.agg("::".join, axis=1)) + "\n")
+    movies = [
+        f"{i}::{t}::{g}"
+        for i, t, g in zip(items.item_id, _title_with_year(items), items.genres, strict=True)
+    ]
+    (directory / "movies.dat").write_bytes(("\n".join(movies) + "\n").encode("latin-1"))
+    people = users[["user_id", "gender", "age", "occupation", "zip_code"]].astype(str)
+    (directory / "users.dat").write_text("\n".join(people.agg("::".join, axis=1)) + "\n")
+
+
+def write_ml_latest(directory, events, items, _users):
+    directory.mkdir()
+    events.rename(columns={"user_id": "userId", "item_id": "movieId", "value": "rating"})[
+        ["userId", "movieId", "rating", "timestamp"]
+    ].to_csv(directory / "ratings.csv", index=False)
+    pd.DataFrame(
+        {
+            "movieId": items.item_id,
+            "title": _title_with_year(items),
+            "genres": items.genres.replace("", "(no genres listed)"),
+        }
+    ).to_csv(directory / "movies.csv", index=False)
+
+
+@pytest.fixture(scope="session")
+def grouplens_writers() -> dict[str, Callable]:
+    """Writers of GroupLens' original layouts: ``writer(dir, events, items, users)``."""
+    return {"ml-100k": write_ml100k, "ml-1m": write_ml1m, "ml-latest": write_ml_latest}

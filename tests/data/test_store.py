@@ -77,7 +77,10 @@ def test_quarantine_survives_on_both_backends(settings, movielens):
     frame.loc[5, "value"] = 11.0
     report = ingest_frame(settings, frame, "events", source="frame")
     assert (report.status, report.quarantined, report.reasons) == (
-        "partial", 1, {"value_out_of_range": 1})
+        "partial",
+        1,
+        {"value_out_of_range": 1},
+    )
     with open_store(settings).connect() as connection:
         [row] = connection.execute(sa.select(schema.quarantine)).mappings().all()
     raw = json.loads(row["raw"])

@@ -1,0 +1,32 @@
+"""The Prefect ingest flow runs without a server and orders catalogs before events."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from recloop.data.store import load_events, load_items
+
+FLOW_FILE = Path(__file__).resolve().parents[2] / "flows" / "ingest.py"
+
+
+def _flow_module():
+    spec = importlib.util.spec_from_file_location("recloop_flows_ingest", FLOW_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.integration
+def test_ingest_flow(prefect_harness, write_batch, ml_lines, movielens_dir, workspace):
+    flow_module = _flow_module()
+    events = write_batch([*ml_lines[:200], "196,99999,3,881250949"], name="events-0001.csv")
+    reports = flow_module.ingest_flow(
+        [str(events), str(movielens_dir / "items.csv")], settings=workspace
+    )
+    assert [r["kind"] for r in reports] == ["items", "events"]
+    assert reports[1]["status"] == "partial"
+    assert reports[1]["reasons"] == {"unknown_item": 1}
+    assert len(load_events(workspace)) == 200 and len(load_items(workspace)) == 1682
