@@ -276,17 +276,22 @@ def new_event_count(settings: Settings, plan: StepPlan) -> int:
 def decide_retrain(settings: Settings, plan: StepPlan, drift_result, new_events: int):
     """The trigger policy: retrain on drift, relevance decay, champion age or data volume.
 
-    A step without a champion always trains (bootstrap); a forced full retrain too.
+    The champion's age is read on the data clock (now = the newest event, born = the end
+    of its training window), so a replay of history triggers exactly as a live run would.
+    Without a champion the step always trains; a full retrain is an explicit request.
     """
+    from recloop.drift.triggers import TriggerDecision
     from recloop.drift.triggers import decide_retrain as policy_decision
 
+    if plan.mode == "full" and plan.parent is not None:
+        return TriggerDecision(True, ["full retrain requested"], {"new_events": new_events})
     return policy_decision(
         settings,
         drift=drift_result,
-        champion=plan.parent,
+        champion_created_at=plan.parent.window_end if plan.parent else None,
         new_events=new_events,
         now=plan.window_end,
-        force=plan.parent is None or plan.mode == "full",
+        has_champion=plan.parent is not None,
     )
 
 
@@ -300,13 +305,25 @@ def inbox_files(settings: Settings) -> list[str]:
 
 
 def send_alerts(settings: Settings, outcome: StepOutcome, drift_result, trigger) -> None:
-    """Drift alert (deduplicated by the notifier's cooldown) and the step's decision."""
-    from recloop.notify import notify_drift, notify_step
+    """Drift alert (deduplicated by the notifier's cooldown) and the step's gate decision.
+
+    Delivery problems are logged by the notifier and never fail the step.
+    """
+    from recloop.notify import notify_drift, send_alert
 
     if drift_result is not None and drift_result.drift_detected:
-        notify_drift(settings, drift_result, trigger)
+        notify_drift(settings, drift_result, trigger, now=outcome_clock(outcome))
     if outcome.status in ("promoted", "rejected"):
-        notify_step(settings, outcome.status, outcome.candidate or {}, outcome.reasons)
+        version = (outcome.candidate or {}).get("version")
+        title = f"recloop: candidate version {version} {outcome.status}"
+        body = "\n".join(outcome.reasons) or "every gate check passed"
+        level = "info" if outcome.status == "promoted" else "warning"
+        send_alert(settings, title, body, level=level)
+
+
+def outcome_clock(outcome: StepOutcome) -> float | None:
+    """The step's data clock (its newest event), for alert cooldowns in replays."""
+    return float(outcome.plan["window_end"]) if outcome.plan else None
 
 
 def as_dict(value: Any) -> dict[str, Any] | None:
