@@ -15,6 +15,12 @@ from recloop.data.readers import ML100K_GENRES
 HEADER = "user_id,item_id,rating,timestamp"
 
 
+@pytest.fixture(autouse=True)
+def _no_data_docs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Data Docs cost ~0.5 s per batch; one test (test_store) turns them back on."""
+    monkeypatch.setenv("RECLOOP_INGEST__DATA_DOCS", "false")
+
+
 @pytest.fixture(scope="session")
 def ml_lines(movielens_dir: Path) -> list[str]:
     """The first 2,000 data lines of the real interactions.csv (no header)."""

@@ -16,7 +16,7 @@ from recloop.settings import Settings
 
 @pytest.fixture
 def settings(store_url, tmp_path):
-    yield Settings(home=tmp_path / "home", database_url=store_url)
+    yield Settings(home=tmp_path / "home", database_url=store_url, ingest={"data_docs": True})
     dispose_stores()
 
 
@@ -31,6 +31,8 @@ def test_movielens_100k_ingests_on_both_backends(settings, movielens_dir, moviel
     assert (users.status, users.accepted) == ("accepted", 943)
     assert (events.status, events.accepted, events.quarantined) == ("accepted", 100_000, 0)
     assert events.data_docs and events.data_docs.endswith("index.html")
+    docs_index = settings.gx_dir / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    assert docs_index.exists() and "recloop_events" in docs_index.read_text()
 
     stored = load_events(settings)
     assert len(stored) == 100_000

@@ -164,7 +164,8 @@ def _ingest(
             "store": round(time.time() - store_started, 3),
         }
         _write_log(connection, report, started, prior is not None)
-    report.data_docs = _publish_docs(settings, kind, batch_id, verdicts)
+    if settings.ingest.data_docs:
+        report.data_docs = _publish_docs(settings, kind, batch_id, verdicts)
     return report
 
 
