@@ -71,6 +71,9 @@ class IngestSettings(BaseModel):
         description="`recloop data fetch NAME`: download URL and 'algo:hexdigest' checksum.",
     )
     fetch_timeout_seconds: float = Field(30.0, gt=0, description="Download timeout.")
+    data_docs: bool = Field(
+        True, description="Rebuild Great Expectations Data Docs (<home>/gx) after each batch."
+    )
 
 
 class TrainSettings(BaseModel):
