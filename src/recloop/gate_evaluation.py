@@ -23,6 +23,7 @@ from recloop.gate import (
     decide,
     load_gate_policy,
     rejected_by_error,
+    render_markdown,
 )
 from recloop.settings import Settings
 
@@ -60,9 +61,11 @@ def load_in_fresh_process(
         proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return False, f"timed out after {timeout:.0f} s"
-    output = (proc.stdout + proc.stderr).strip().splitlines()
-    last = output[-1] if output else ""
-    return proc.returncode == 0, last if proc.returncode else "ok"
+    if proc.returncode == 0:
+        return True, "ok"
+    lines = (proc.stdout + proc.stderr).strip().splitlines() or [f"exit code {proc.returncode}"]
+    errors = [line for line in lines if "Error" in line or "Exception" in line]
+    return False, (errors or lines)[-1][:500]
 
 
 def probe_pyfunc(
@@ -158,6 +161,8 @@ def evaluate_gate(
         policy = policy or load_gate_policy(settings.gate.policy_file)
     except RecloopError as exc:
         return rejected_by_error(str(exc))
+    except Exception as exc:  # fail closed, even on a bug
+        return rejected_by_error(f"gate policy error: {type(exc).__name__}: {exc}")
     try:
         configure_mlflow(settings)
         scoring = dict(items=items, item_embeddings=item_embeddings, popularity=popularity)
@@ -167,7 +172,7 @@ def evaluate_gate(
             champion = _evaluate_model(champion_uri, holdout_cases, policy, scoring)[0]
         probe = _probe(settings, challenger_uri, holdout_cases, policy, non_finite)
         a, b = (None, None) if champion is None else _aligned(challenger, champion, policy)
-        return decide(
+        decision = decide(
             policy,
             dict(challenger.metrics),
             dict(champion.metrics) if champion is not None else None,
@@ -177,6 +182,11 @@ def evaluate_gate(
             bootstrap_samples=settings.eval.bootstrap_samples,
             bootstrap_seed=settings.eval.bootstrap_seed,
         )
+        against = champion_uri or "no champion (bootstrap rule)"
+        decision.markdown = render_markdown(
+            decision, f"Promotion gate: {challenger_uri} vs {against}"
+        )
+        return decision
     except Exception as exc:  # fail closed: whatever went wrong, the challenger is rejected
         message = str(exc).splitlines()[0] if str(exc) else ""
         return rejected_by_error(f"evaluation error: {type(exc).__name__}: {message}", policy)

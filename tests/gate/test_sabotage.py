@@ -124,6 +124,8 @@ def register(settings, model_dir, parent, log_model=None) -> str:
 
 def challenge(world: World, model_dir: Path, log_model=None) -> gate.GateDecision:
     """Register, gate and apply; the champion must not move whatever the outcome."""
+    import mlflow
+
     settings = world.settings
     version = register(settings, model_dir, world.champion_version, log_model)
     name = settings.registry.model_name
@@ -142,6 +144,12 @@ def challenge(world: World, model_dir: Path, log_model=None) -> gate.GateDecisio
     tags = registry.get_version(settings, version).tags
     assert tags[registry.TAG_GATE_DECISION] == "rejected"
     assert tags[registry.TAG_GATE_REASONS] == "; ".join(decision.reasons)[:5000]
+    assert tags["recloop.gate.check.floor/ndcg_at_10"].startswith(("pass value=", "fail value="))
+    metrics = mlflow.get_run(registry.get_version(settings, version).run_id).data.metrics
+    assert metrics["gate/passed"] == 0.0
+    assert metrics["gate/challenger/ndcg_at_10"] == pytest.approx(
+        decision.challenger_metrics["ndcg@10"]
+    )
     return decision
 
 
@@ -234,6 +242,30 @@ def test_much_slower_model_is_rejected_for_latency(world):
     assert "p95 latency" in reasons(decision)
     # Same weights as the champion: relevance within tolerance; latency is what fails.
     assert not any("regressed" in r for r in decision.reasons)
+
+
+def test_evaluation_errors_and_a_missing_policy_reject(world, tmp_path):
+    from recloop.settings import GateSettings
+
+    settings = world.settings
+    name = settings.registry.model_name
+    missing = gate.evaluate_gate(
+        settings,
+        f"models:/{name}/999",
+        f"models:/{name}@champion",
+        world.cases,
+        items=world.items,
+        policy=world.policy,
+    )
+    assert not missing.passed
+    assert missing.reasons[0].startswith("evaluation error: NotFoundError")
+    no_policy = settings.model_copy(
+        update={"gate": GateSettings(policy_file=tmp_path / "none.yaml")}
+    )
+    unconfigured = gate.evaluate_gate(
+        no_policy, f"models:/{name}@champion", None, world.cases, items=world.items
+    )
+    assert not unconfigured.passed and "gate policy" in unconfigured.reasons[0]
 
 
 def test_champion_never_moved_and_history_has_one_promotion(world):
