@@ -36,26 +36,22 @@ def test_pop_leave_one_out_json_contract(ml_store, run_cli):
     assert len(stdout.strip().splitlines()) == 1  # stdout holds only the JSON line
 
 
-def test_next_window_with_k5_and_mlflow_logging(ml_store, run_cli):
-    from mlflow import MlflowClient
-
+def test_next_window_with_k5(ml_store, run_cli):
     code, _, stderr, payload = run_cli(
-        "evaluate", "--model", "itemknn", "--protocol", "next-window", "--k", "5", "--json"
+        "evaluate",
+        "--model",
+        "itemknn",
+        "--protocol",
+        "next-window",
+        "--k",
+        "5",
+        "--json",
+        "--no-log",
     )
     assert code == 0, stderr
     assert payload["k"] == 5 and "ndcg@5" in payload["metrics"]
     assert 38 <= payload["users"] <= 128 and payload["cases"] > payload["users"]
-    client = MlflowClient(ml_store.mlflow_tracking_uri)
-    run = client.get_run(payload["run_id"])
-    assert run.data.metrics["ndcg_at_5"] == pytest.approx(payload["metrics"]["ndcg@5"])
-    assert run.data.params["protocol"] == "next-window"
-    history = client.get_metric_history(payload["run_id"], "curve_ndcg")
-    assert sorted(m.step for m in history) == [1, 5, 10, 20, 50]
-    folder = "evaluation"
-    files = {a.path for a in client.list_artifacts(payload["run_id"], folder)}
-    plots = {a.path for a in client.list_artifacts(payload["run_id"], f"{folder}/plots")}
-    assert f"{folder}/slice_activity.json" in files and f"{folder}/slice_cold_item.json" in files
-    assert f"{folder}/plots/metric_vs_k.png" in plots
+    assert payload["cutoff"] is not None and payload["run_id"] is None
 
 
 def test_bad_input_is_one_line_and_exit_2(workspace, run_cli):
