@@ -1,7 +1,8 @@
 """The harness with the baselines on MovieLens-100k leave-one-out, against RecBole 1.2.1.
 
 Reference figures: issue 5 (RecBole 1.2.1, same data and protocol). RecBole's ``Pop``
-does not rank by interaction count (see benchmarks/README.md, "Why Pop differs"); with its
+does not rank by interaction count (benchmarks/recbole_pop_check.py re-runs it and
+benchmarks/results/eval_report.md explains why); with its
 counting fixed (``index_add_`` of the positives) RecBole gives Recall@10 0.0859, NDCG@10
 0.0444, MRR@10 0.0319, coverage 0.0541 (of 1,683), Gini 0.9856, avg pop 416.09; NDCG and
 MRR differ from ours only by the order of tied counts (torch.topk's, ours: lower id first).

@@ -70,6 +70,16 @@ class EvalCases:
     name: str = "cases"
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.user_ids = np.asarray(self.user_ids, dtype=np.int64)
+        n = len(self.user_ids)
+        for name in ("histories", "targets", "exclude", "timestamps", "scenarios", "cold_items"):
+            values = getattr(self, name)
+            if values is not None and len(values) != n:
+                raise UnusableInputError(
+                    f"EvalCases.{name} has {len(values)} entries for {n} cases"
+                )
+
     def __len__(self) -> int:
         return len(self.user_ids)
 
