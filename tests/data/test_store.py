@@ -94,3 +94,30 @@ def test_migrations_create_every_table(settings):
     engine = open_store(settings)
     names = set(sa.inspect(engine).get_table_names())
     assert {"events", "items", "users", "ingest_log", "quarantine", "alembic_version"} <= names
+
+
+def test_upgrade_from_first_revision_keeps_data(settings):
+    from recloop.data.store import _create_engine, migrate
+
+    engine = _create_engine(settings.store_url)
+    migrate(engine, "0001")
+    row = {
+        "user_id": 1,
+        "item_id": 2,
+        "event_type": "rating",
+        "value": 4.0,
+        "timestamp": 881250949,
+        "batch_id": "b",
+    }
+    with engine.begin() as connection:
+        connection.execute(sa.insert(schema.events), [row])
+    migrate(engine, "head")
+    with engine.begin() as connection:
+        assert (
+            connection.execute(sa.select(sa.func.count()).select_from(schema.events)).scalar() == 1
+        )
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+        connection.execute(sa.insert(schema.events), [row])
+    indexes = {i["name"] for i in sa.inspect(engine).get_indexes("events")}
+    assert "ix_events_timestamp" not in indexes
+    engine.dispose()

@@ -44,8 +44,8 @@ events = Table(
     Column("scenario", String(64)),
     Column("session_id", String(128)),
     Column("batch_id", String(64), nullable=False),
-    UniqueConstraint("user_id", "item_id", "timestamp", "event_type", name="uq_events_key"),
-    Index("ix_events_timestamp", "timestamp"),
+    # Led by timestamp: time-ordered loads append to it, and it serves time-window reads.
+    UniqueConstraint("timestamp", "user_id", "item_id", "event_type", name="uq_events_key"),
 )
 
 items = Table(
