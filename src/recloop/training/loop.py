@@ -89,7 +89,9 @@ def run_training(run: TrainingRun, *, on_epoch_end=None, show_progress: bool = F
         while state["epoch"] < run.schedule.epochs and not state["stopped"]:
             epoch = state["epoch"]
             torch.manual_seed(cfg.seed * 100_003 + epoch)
-            sampler.set_epoch(epoch)
+            # accelerate's loader sets its sampler's epoch from its own counter, which
+            # restarts at 0 in a resumed process: set it from the true epoch.
+            (loader if hasattr(loader, "set_epoch") else sampler).set_epoch(epoch)
             train_loss = _train_epoch(
                 objective, loader, optimizer, scheduler, accelerator, cfg.grad_clip
             )

@@ -23,6 +23,10 @@ from recloop.training.prepare import TrainingProblem, prepare_problem, sample_re
 from recloop.training.sequences import TrainingWindows, training_windows
 from recloop.training.warm_start import Parent, grow_into, load_parent
 
+# Settings that only decide when a run stops, not its trajectory: a run may resume with
+# another value (e.g. a larger epoch cap to continue, or a smaller one to finish now).
+RESUMABLE_CHANGES = ("epochs", "incremental_epochs", "patience", "min_epochs", "device")
+
 
 @dataclass
 class Schedule:
@@ -172,7 +176,7 @@ def build_run(
         text_encoder = ItemTextEncoder(model, encoder[0], texts, cfg.text_max_tokens)
     target = Path(out_dir) if out_dir else _default_out_dir(settings, parent is not None)
     fp = fingerprint(
-        cfg.model_dump(),
+        {k: v for k, v in cfg.model_dump().items() if k not in RESUMABLE_CHANGES},
         problem.item_ids,
         windows.inputs,
         windows.targets,
