@@ -134,5 +134,7 @@ def _text(series: pd.Series | None) -> pd.Series | None:
     values = series.astype(object).where(series.notna(), None)
     if values.isna().all():
         return values
-    values = values.map(lambda v: v if v is None or isinstance(v, str) else str(v))
-    return values.where(values != "", None)
+    if pd.api.types.infer_dtype(values, skipna=True) != "string":  # numbers read as text
+        values = values.map(lambda v: v if v is None or isinstance(v, str) else str(v))
+    empty = values == ""
+    return values.where(~empty, None) if empty.any() else values
