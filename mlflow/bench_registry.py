@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import statistics
 import time
 import uuid
@@ -38,6 +39,8 @@ def main() -> None:
     import mlflow
     from mlflow import MlflowClient
 
+    # One INFO line per version otherwise ("Waiting up to 300 seconds for model version...").
+    logging.getLogger("mlflow.store.model_registry.abstract_store").setLevel(logging.WARNING)
     mlflow.set_tracking_uri(args.tracking_uri)
     client = MlflowClient()
     name = f"bench-registry-{uuid.uuid4().hex[:8]}"
