@@ -1,0 +1,71 @@
+"""`recloop train` (full, then incremental on newer events) and `recloop recommend`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "RECLOOP_TRAIN__HIDDEN_DIM": "16",
+    "RECLOOP_TRAIN__NUM_LAYERS": "1",
+    "RECLOOP_TRAIN__MAX_LEN": "20",
+    "RECLOOP_TRAIN__EPOCHS": "2",
+    "RECLOOP_TRAIN__INCREMENTAL_EPOCHS": "1",
+    "RECLOOP_TRAIN__DEVICE": "cpu",
+    "RECLOOP_INGEST__DATA_DOCS": "false",
+}
+
+
+def _run(args: list[str]) -> dict:
+    from recloop.cli.main import app
+
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_train_full_then_incremental_then_recommend(workspace, ml_slice, monkeypatch):
+    from mlflow import MlflowClient
+
+    from recloop import registry
+    from recloop.data.ingest import ingest_frame
+
+    for key, value in TINY.items():
+        monkeypatch.setenv(key, value)
+    events, items = ml_slice
+    events = events.sort_values("timestamp", kind="stable")
+    cut = int(events["timestamp"].quantile(0.9))
+    ingest_frame(workspace, items, kind="items")
+    ingest_frame(workspace, events[events["timestamp"] < cut], kind="events")
+
+    full = _run(["train", "--json"])
+    assert full["version"] == "1" and full["model_uri"].endswith("/1")
+    assert {"run_id", "train_seconds", "metrics"} <= full.keys()
+    assert full["metrics"]["valid_ndcg@10"] >= 0
+
+    ingest_frame(workspace, events[events["timestamp"] >= cut], kind="events")
+    inc = _run(["train", "--mode", "incremental", "--json"])
+    assert inc["version"] == "2" and inc["train_mode"] == "incremental"
+    tags = MlflowClient().get_model_version(workspace.registry.model_name, "2").tags
+    assert tags[registry.TAG_TRAIN_MODE] == "incremental"
+    assert tags[registry.TAG_PARENT_VERSION] == "1"
+    assert int(tags[registry.TAG_WINDOW_START]) >= cut
+
+    user = int(events["user_id"].iloc[0])
+    recs = _run(["recommend", str(user), "-k", "5", "--diversity", "0.7", "--json"])
+    assert recs["model_uri"].endswith("/2") and len(recs["recommendations"]) == 5
+    seen = set(events.loc[events["user_id"] == user, "item_id"])
+    assert not {r["item_id"] for r in recs["recommendations"]} & seen
+
+
+def test_train_with_empty_store_fails_cleanly(workspace):
+    from recloop.cli.main import app
+
+    result = CliRunner().invoke(app, ["train", "--json"])
+    assert result.exit_code == 2
+    assert "no events" in result.output
+    assert "Traceback" not in result.output
