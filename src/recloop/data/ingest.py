@@ -239,10 +239,12 @@ def _decide(
     errors = dict(verdicts.errors)
     for column, rows in verdicts.set_null.items():
         frame.loc[sorted(rows), column] = None
-    good = frame.drop(index=list(errors))
+    # One copy of the stored columns of the good rows; further selections only if needed.
+    good = frame.loc[~frame.index.isin(list(errors)), STORED_COLUMNS[kind]]
     duplicates, conflicts = _duplicates(connection, good, kind)
     errors.update(conflicts)
-    accepted = good.drop(index=[*duplicates, *conflicts])
+    dropped = [*duplicates, *conflicts]
+    accepted = good[~good.index.isin(dropped)] if dropped else good
     received = len(frame)
     bad_fraction = len(errors) / received
     if bad_fraction > settings.ingest.max_bad_fraction:
@@ -265,7 +267,7 @@ def _decide(
 def _canonical_rows(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
     """Accepted rows with stored columns and storage dtypes."""
     spec = SPECS[kind]
-    rows = frame[STORED_COLUMNS[kind]].copy()
+    rows = frame[STORED_COLUMNS[kind]]
     for column in spec.integer:
         rows[column] = (
             rows[column].astype("Int64")
@@ -351,11 +353,13 @@ def _write(
     quarantine = schema.quarantine
     connection.execute(sa.delete(quarantine).where(quarantine.c.batch_id == report.batch_id))
     _write_quarantine(connection, raw, kind, outcome.quarantine_rows, report.batch_id)
-    rows = outcome.accepted.assign(batch_id=report.batch_id)
+    rows = outcome.accepted
+    rows["batch_id"] = report.batch_id
     if kind == "events":
-        # Time order (stable: ties keep source order) so event_id follows (timestamp,
-        # source order) and the timestamp index grows at its end.
-        rows = rows.sort_values("timestamp", kind="stable")
+        if not rows["timestamp"].is_monotonic_increasing:
+            # Time order (stable: ties keep source order) so event_id follows (timestamp,
+            # source order) and the time-led key index grows at its end.
+            rows = rows.sort_values("timestamp", kind="stable")
         if outcome.new_items is not None:
             store.upsert(
                 connection,
