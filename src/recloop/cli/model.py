@@ -53,6 +53,8 @@ def train(
         f"training ({mode}, encoder {settings.train.encoder_mode}, device {settings.train.device})"
     )
     result = train_and_register(settings, mode=mode, holdout=holdout, show_progress=True)
+    if result is None:  # a non-zero rank of `accelerate launch`: rank 0 reports
+        return
     metrics = ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items() if k != "epoch")
     err_console.print(
         f"registered {result.model_uri} (run {result.run_id}) after {result.epochs} epochs "

@@ -85,14 +85,17 @@ def split_holdout(events: pd.DataFrame, holdout: str) -> tuple[pd.DataFrame, pd.
 
 def train_and_register(
     settings: Settings, *, mode: str = "full", holdout: str = "none", show_progress: bool = False
-) -> RegisteredModel:
-    """Train on the store's events, log an MLflow run and register a model version."""
+) -> RegisteredModel | None:
+    """Train on the store's events, log an MLflow run and register a model version.
+
+    Returns None on the non-zero ranks of a multi-GPU run (only rank 0 logs).
+    """
     import mlflow
 
     from recloop.data.store import load_events, load_items
     from recloop.serving.packaging import log_recommender
     from recloop.tracking import configure_mlflow
-    from recloop.training.trainer import train_recommender
+    from recloop.training.trainer import is_main_process, train_recommender
 
     if mode not in ("full", "incremental"):
         raise UnusableInputError(f"unknown training mode {mode!r} (use full or incremental)")
@@ -109,6 +112,16 @@ def train_and_register(
             )
         init_from = parent[0]
         train_events, replay = _new_window(settings, train_events, parent[0])
+    if not is_main_process():  # multi-GPU: every rank trains, rank 0 logs and registers
+        train_recommender(
+            settings,
+            train_events,
+            items,
+            init_from=init_from,
+            replay_events=replay,
+            valid_events=valid_events,
+        )
+        return None
     configure_mlflow(settings)
     with mlflow.start_run(run_name=f"train-{mode}-{settings.train.encoder_mode}") as run:
         mlflow.log_params(_params(settings, mode, holdout, parent))

@@ -174,14 +174,14 @@ def build_run(
                 targets=cfg.lora_target_modules,
             )
         text_encoder = ItemTextEncoder(model, encoder[0], texts, cfg.text_max_tokens)
-    target = Path(out_dir) if out_dir else _default_out_dir(settings, parent is not None)
     fp = fingerprint(
         {k: v for k, v in cfg.model_dump().items() if k not in RESUMABLE_CHANGES},
         problem.item_ids,
         windows.inputs,
         windows.targets,
-        str(parent.model_dir) if parent else None,
+        parent.config if parent else None,
     )
+    target = Path(out_dir) if out_dir else _default_out_dir(settings, parent is not None, fp)
     return TrainingRun(
         settings=settings,
         problem=problem,
@@ -227,7 +227,8 @@ def _build_net(
     return net
 
 
-def _default_out_dir(settings: Settings, incremental: bool) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+def _default_out_dir(settings: Settings, incremental: bool, fp: str) -> Path:
+    """Named by the run's fingerprint: every process of a multi-GPU run agrees on it, and a
+    killed run started again with the same data and settings finds its checkpoint."""
     kind = "incremental" if incremental else "full"
-    return settings.home_dir / "models" / f"{stamp}-{kind}-{time.time_ns() % 10**6:06d}"
+    return settings.home_dir / "models" / f"{kind}-{fp}"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -89,9 +90,17 @@ def train_recommender(
     )
     outcome = run_training(run, on_epoch_end=on_epoch_end, show_progress=show_progress)
     seconds = time.perf_counter() - started
-    metadata = run.metadata(outcome, seconds)
-    model_dir = run.save(outcome, metadata)
+    if not is_main_process():  # other ranks of a multi-GPU run: rank 0 writes the model
+        return TrainResult(
+            run.out_dir, outcome.best_metrics, seconds, outcome.epochs, outcome.history
+        )
+    model_dir = run.save(outcome, run.metadata(outcome, seconds))
     return TrainResult(model_dir, outcome.best_metrics, seconds, outcome.epochs, outcome.history)
+
+
+def is_main_process() -> bool:
+    """True unless this is a non-zero rank of ``accelerate launch`` / ``torchrun``."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def fingerprint(*parts: Any) -> str:
