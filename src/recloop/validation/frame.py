@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from recloop.columns import EVENT_TYPE_COL, VALUE_COL
-from recloop.data.readers import MALFORMED_COL, ROW_NUMBER_COL
+from recloop.data.readers import MALFORMED_COL
 from recloop.settings import Settings
 
 
@@ -56,7 +56,7 @@ def validation_frame(raw: pd.DataFrame, kind: str, settings: Settings) -> pd.Dat
     """Canonical columns (parsed), ``*_unparsed`` raw text, ``malformed``, helper bounds.
 
     Args:
-        raw: ``RawBatch.frame`` (canonical names, raw values, ``row_number``).
+        raw: ``RawBatch.frame`` (canonical names, raw values).
         kind: events, items or users.
         settings: defaults for absent event columns and value bounds per event type.
 
@@ -65,8 +65,7 @@ def validation_frame(raw: pd.DataFrame, kind: str, settings: Settings) -> pd.Dat
     """
     spec = SPECS[kind]
     raw = _with_defaults(raw, kind, settings)
-    frame = pd.DataFrame(index=raw.index)
-    frame[ROW_NUMBER_COL] = raw[ROW_NUMBER_COL].to_numpy()
+    frame = pd.DataFrame(index=raw.index)  # row position = index; row numbers stay in raw
     for column in spec.integer + spec.floating:
         parsed, unparsed = _parse_number(raw[column], whole=column in spec.integer)
         frame[column] = parsed
@@ -74,7 +73,7 @@ def validation_frame(raw: pd.DataFrame, kind: str, settings: Settings) -> pd.Dat
     for column in spec.text:
         frame[column] = _text(raw[column])
     malformed = raw.get(MALFORMED_COL)
-    frame[MALFORMED_COL] = _text(malformed) if malformed is not None else None
+    frame[MALFORMED_COL] = _text(malformed) if malformed is not None else _all_null(raw.index)
     if kind == "items":
         frame["genres"] = frame["genres"].fillna("")
     if kind == "events":
@@ -120,7 +119,7 @@ def _parse_number(series: pd.Series, whole: bool) -> tuple[pd.Series, pd.Series]
     if whole:
         bad |= pd.Series(finite, index=series.index) & (parsed != np.floor(parsed))
     if not bad.any():
-        return parsed, pd.Series(None, index=series.index, dtype=object)
+        return parsed, _all_null(series.index)
     source = present_raw if present_raw is not None else series
     unparsed = source.astype(object).where(bad, None)
     unparsed = unparsed.map(lambda v: None if v is None else str(v))
@@ -131,10 +130,16 @@ def _text(series: pd.Series | None) -> pd.Series | None:
     """Text values as ``str`` or None (empty strings count as missing)."""
     if series is None:
         return None
+    if series.isna().all():
+        return _all_null(series.index)
     values = series.astype(object).where(series.notna(), None)
-    if values.isna().all():
-        return values
     if pd.api.types.infer_dtype(values, skipna=True) != "string":  # numbers read as text
         values = values.map(lambda v: v if v is None or isinstance(v, str) else str(v))
     empty = values == ""
     return values.where(~empty, None) if empty.any() else values
+
+
+def _all_null(index: pd.Index) -> pd.Series:
+    """An all-missing column as float NaN: GX's null checks on it are far cheaper than on
+    an object column of None (the same answer, every row null)."""
+    return pd.Series(np.nan, index=index, dtype="float64")
