@@ -1,1 +1,28 @@
-"""The data stage: canonical tables, readers, the event store, ingest, replay."""
+"""The data stage: canonical tables, readers, the event store, ingest, replay.
+
+Modules: ``readers`` (files -> canonical frames), ``schema`` + ``migrations`` (tables,
+Alembic), ``store`` (open/migrate, bulk writes, ``load_events``/``load_items``/
+``load_users``), ``ingest`` (``ingest_path``/``ingest_frame``), ``quarantine``,
+``datasets`` (named datasets, ``recloop data fetch``), ``replay``.
+
+Data rules (enforced by the suites in ``recloop/validation/suites``):
+
+- Events: ids are whole numbers >= 0; the value lies in the range configured for its event
+  type (``settings.ingest.value_ranges``; ratings 0.5-5); timestamps are Unix seconds,
+  not before ``min_timestamp`` (1995-01-01), not beyond now + ``future_tolerance_seconds``,
+  and a value above ``milliseconds_threshold`` (1e11) is reported as
+  ``timestamp_in_milliseconds`` (never silently divided).
+- Unknown items: with an empty catalog every item id is accepted; once items were
+  ingested, an event for an item not in the catalog is quarantined (``unknown_item``),
+  or, with ``RECLOOP_INGEST__UNKNOWN_ITEMS=register``, the item is registered without a
+  title (``first_seen`` = its first event) and the event accepted.
+- Items: ``year`` is a 4-digit year or null. Anything else (MovieLens-100k item 267 says
+  "unkonwn", item 1412 says "V") becomes null with a counted ``year_unparseable`` warning;
+  the item itself is kept. ``first_seen`` is the earliest accepted event for the item.
+- Duplicates: the natural key (timestamp, user, item, event type) is unique. A repeat with
+  the same content is counted as a duplicate (not stored twice, not quarantined); the same
+  key with a different value is quarantined (``conflicting_duplicate`` within a batch,
+  ``conflicts_with_stored`` against the store).
+- Header-only, empty, unreadable files and files missing a required column (a wrong
+  delimiter shows up as one) are unusable input (exit 2); nothing is written for them.
+"""
