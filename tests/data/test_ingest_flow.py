@@ -30,3 +30,26 @@ def test_ingest_flow(prefect_harness, write_batch, ml_lines, movielens_dir, work
     assert reports[1]["status"] == "partial"
     assert reports[1]["reasons"] == {"unknown_item": 1}
     assert len(load_events(workspace)) == 200 and len(load_items(workspace)) == 1682
+
+
+class _FailedState:
+    """What the retry predicate reads: a state whose result re-raises the task's error."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def result(self):
+        raise self.error
+
+
+def test_only_transient_database_errors_are_retried(tmp_path):
+    import sqlalchemy as sa
+
+    from recloop.errors import UnusableInputError
+
+    engine = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:1/none")
+    with pytest.raises(sa.exc.OperationalError) as refused:  # a real refused connection
+        engine.connect()
+    retry = _flow_module().is_transient_db_error
+    assert retry(None, None, _FailedState(refused.value)) is True
+    assert retry(None, None, _FailedState(UnusableInputError("empty file"))) is False

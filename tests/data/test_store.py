@@ -121,3 +121,17 @@ def test_upgrade_from_first_revision_keeps_data(settings):
     indexes = {i["name"] for i in sa.inspect(engine).get_indexes("events")}
     assert "ix_events_timestamp" not in indexes
     engine.dispose()
+
+
+def test_cli_partial_batch_on_both_backends(store_url, recloop, write_batch, ml_lines, monkeypatch):
+    monkeypatch.setenv("RECLOOP_DATABASE_URL", store_url)
+    bad = ["196,242,7,881250949", "196,243,3,881250949000", ",244,3,881250949"]
+    result = recloop("ingest", write_batch([*ml_lines[:100], *bad]), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert (result.report["accepted"], result.report["reasons"]) == (
+        100,
+        {"value_out_of_range": 1, "timestamp_in_milliseconds": 1, "missing_user_id": 1},
+    )
+    shown = recloop("quarantine", "show", result.report["batch_id"], "--json").report["rows"]
+    assert [row["row_number"] for row in shown] == [101, 102, 103]
+    dispose_stores()
