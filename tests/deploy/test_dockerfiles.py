@@ -132,3 +132,14 @@ def test_secret_file_reaches_recloop_settings(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == ["json://127.0.0.1:9/hook", "mailto://ops@example.org"]
+
+
+@pytest.mark.parametrize("name", ["worker-cpu", "worker-gpu"])
+def test_worker_images_point_recloop_at_the_copied_flows(name):
+    """A non-editable install cannot find ``flows/`` next to the package: say where it is."""
+    steps = instructions(DOCKER / f"{name}.Dockerfile")
+    env = " ".join(args for op, args in steps if op == "ENV")
+    copies = [args.split()[-1] for op, args in steps if op == "COPY" and " flows " in f" {args} "]
+    assert copies == ["/opt/recloop/flows"]
+    assert "RECLOOP_LOOP__FLOWS_DIR=/opt/recloop/flows" in env
+    assert "RECLOOP_PROJECT_DIR=/opt/recloop" in env  # the prefect.yaml pull step's directory
