@@ -87,7 +87,7 @@ def bench_loo(workdir: Path) -> dict:
     }
 
 
-def bench_throughput(workdir: Path, steps: int = 3) -> dict:
+def bench_throughput(workdir: Path, steps: int = 2) -> dict:
     """Training sequences per second for each encoder mode (CPU, small batch for lora/full)."""
     import torch
 

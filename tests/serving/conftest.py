@@ -28,8 +28,8 @@ def tiny_settings(home: Path, cache_dir: Path, **train):
 
 @pytest.fixture(scope="session")
 def ml_slice(movielens):
-    """Events of MovieLens' first 80 users (about 9k events) and the full catalog."""
-    events = movielens.events[movielens.events["user_id"] <= 80].reset_index(drop=True)
+    """Events of MovieLens' first 120 users (about 13k events) and the full catalog."""
+    events = movielens.events[movielens.events["user_id"] <= 120].reset_index(drop=True)
     return events, movielens.items
 
 
