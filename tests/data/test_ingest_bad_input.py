@@ -273,3 +273,19 @@ def test_quarantine_commands(recloop, write_batch, ml_lines, tmp_path):
     frame = pd.read_csv(out)
     assert frame.loc[0, "row_number"] == GOOD + 1
     assert recloop("quarantine", "show", "ffffffff").exit_code == 2
+
+
+def test_rejected_batch_can_be_ingested_again_under_a_new_threshold(
+    recloop, write_batch, ml_lines, workspace, monkeypatch
+):
+    path = write_batch([*ml_lines[:GOOD], *[f"196,{i},9,881250949" for i in range(1, 21)]])
+    first = _ingest(recloop, path).report
+    assert first["status"] == "rejected"
+    monkeypatch.setenv("RECLOOP_INGEST__MAX_BAD_FRACTION", "0.5")
+    again = _ingest(recloop, path)
+    assert again.exit_code == 0
+    report = again.report
+    assert (report["batch_id"], report["status"]) == (first["batch_id"], "partial")
+    assert (report["accepted"], report["reasons"]) == (GOOD, {"value_out_of_range": 20})
+    assert len(_quarantine(workspace, report["batch_id"])) == 20  # old rows replaced
+    assert _log_row(workspace, report["batch_id"])["status"] == "partial"

@@ -30,6 +30,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from recloop.data import schema, store
+from recloop.data.decide import TABLES, Outcome, count_codes, decide
 from recloop.data.readers import ROW_NUMBER_COL, RawBatch, read_batch
 from recloop.settings import Settings
 from recloop.validation.frame import SPECS, validation_frame
@@ -37,12 +38,6 @@ from recloop.validation.suite import Verdicts, validate
 
 STATUSES = ("accepted", "partial", "rejected", "duplicate")
 FINAL_STATUSES = {"accepted", "partial", "duplicate"}  # a batch in one of these is not redone
-STORED_COLUMNS = {
-    "events": ["user_id", "item_id", "event_type", "value", "timestamp", "scenario", "session_id"],
-    "items": ["item_id", "title", "year", "genres", "first_seen"],
-    "users": ["user_id", "age", "gender", "occupation", "zip_code"],
-}
-TABLES = {"events": schema.events, "items": schema.items, "users": schema.users}
 
 
 @dataclass
@@ -120,43 +115,94 @@ def _ingest(
 ) -> IngestReport:
     engine = store.open_store(settings)
     seconds_read = time.time() - started
-    received = len(raw.frame)
     with engine.connect() as connection:
         prior = _prior_status(connection, batch_id)
     if prior in FINAL_STATUSES:
-        return IngestReport(
-            batch_id,
-            kind,
-            source,
-            "duplicate",
-            received,
-            0,
-            0,
-            received,
-            ignored_columns=raw.ignored_columns,
-            message=f"batch already ingested (status {prior}); nothing to do",
-        )
+        return _duplicate_batch_report(raw, kind, source, batch_id, prior)
     frame = validation_frame(raw.frame, kind, settings)
     with engine.connect() as connection:
         parameters, conditions = _suite_inputs(connection, kind, settings, raw, frame)
-        verdicts = validate(frame, kind, parameters, conditions, settings.ingest.chunk_rows)
-        outcome = _decide(connection, frame, kind, verdicts, settings)
-    report = IngestReport(
+    verdicts = validate(frame, kind, parameters, conditions, settings.ingest.chunk_rows)
+    for attempt in (1, 2):
+        try:
+            report = _decide_and_store(
+                engine,
+                settings,
+                raw,
+                frame,
+                kind,
+                (source, batch_id, prior),
+                verdicts,
+                (started, seconds_read),
+            )
+            break
+        except sa.exc.IntegrityError:
+            # A concurrent ingest stored overlapping rows (or this very batch) after our
+            # duplicate check: decide again against the store as it is now.
+            if attempt == 2:
+                raise
+            with engine.connect() as connection:
+                prior = _prior_status(connection, batch_id)
+            if prior in FINAL_STATUSES:
+                return _duplicate_batch_report(raw, kind, source, batch_id, prior)
+    if settings.ingest.data_docs:
+        report.data_docs = _publish_docs(settings, kind, batch_id, verdicts)
+    return report
+
+
+def _duplicate_batch_report(
+    raw: RawBatch, kind: str, source: str, batch_id: str, prior: str
+) -> IngestReport:
+    received = len(raw.frame)
+    return IngestReport(
         batch_id,
         kind,
         source,
-        outcome.status,
+        "duplicate",
         received,
-        len(outcome.accepted),
-        len(outcome.quarantine_rows),
-        len(outcome.duplicate_rows),
-        reasons=outcome.reason_counts(),
-        warnings=_count(verdicts.warnings),
+        0,
+        0,
+        received,
         ignored_columns=raw.ignored_columns,
-        message=outcome.message,
+        message=f"batch already ingested (status {prior}); nothing to do",
     )
+
+
+def _decide_and_store(
+    engine: sa.Engine,
+    settings: Settings,
+    raw: RawBatch,
+    frame: pd.DataFrame,
+    kind: str,
+    batch: tuple[str, str, str | None],
+    verdicts: Verdicts,
+    timing: tuple[float, float],
+) -> IngestReport:
+    """Duplicate checks, rows, quarantine and the log row in one transaction.
+
+    Args:
+        batch: (source, batch_id, prior status or None).
+        timing: (start time, seconds spent reading).
+    """
+    source, batch_id, prior = batch
+    started, seconds_read = timing
     store_started = time.time()
     with engine.begin() as connection:
+        outcome = decide(connection, frame, kind, verdicts, settings)
+        report = IngestReport(
+            batch_id,
+            kind,
+            source,
+            outcome.status,
+            len(raw.frame),
+            len(outcome.accepted),
+            len(outcome.quarantine_rows),
+            len(outcome.duplicate_rows),
+            reasons=outcome.reason_counts(),
+            warnings=count_codes(verdicts.warnings),
+            ignored_columns=raw.ignored_columns,
+            message=outcome.message,
+        )
         _write(connection, raw, kind, outcome, report)
         report.seconds = {
             "read": round(seconds_read, 3),
@@ -164,8 +210,6 @@ def _ingest(
             "store": round(time.time() - store_started, 3),
         }
         _write_log(connection, report, started, prior is not None)
-    if settings.ingest.data_docs:
-        report.data_docs = _publish_docs(settings, kind, batch_id, verdicts)
     return report
 
 
@@ -203,147 +247,6 @@ def _suite_inputs(
         conditions.add("item_catalog")
         frame["catalog_item_id"] = frame["item_id"].where(frame["item_id"].isin(known))
     return parameters, conditions
-
-
-def _count(rows: dict[int, set[str]]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for codes in rows.values():
-        for code in codes:
-            counts[code] = counts.get(code, 0) + 1
-    return dict(sorted(counts.items()))
-
-
-@dataclass
-class Outcome:
-    """The decision for every row of a batch (row positions of the validation frame)."""
-
-    status: str
-    accepted: pd.DataFrame  # canonical rows to store
-    quarantine_rows: dict[int, set[str]]
-    duplicate_rows: np.ndarray
-    message: str = ""
-    new_items: pd.DataFrame | None = None  # auto-registered items (unknown_items=register)
-
-    def reason_counts(self) -> dict[str, int]:
-        return _count(self.quarantine_rows)
-
-
-def _decide(
-    connection: sa.Connection,
-    frame: pd.DataFrame,
-    kind: str,
-    verdicts: Verdicts,
-    settings: Settings,
-) -> Outcome:
-    """Turn GX verdicts plus duplicate checks into accepted/quarantined/duplicate rows."""
-    errors = dict(verdicts.errors)
-    for column, rows in verdicts.set_null.items():
-        frame.loc[sorted(rows), column] = None
-    # One copy of the stored columns of the good rows; further selections only if needed.
-    good = frame.loc[~frame.index.isin(list(errors)), STORED_COLUMNS[kind]]
-    duplicates, conflicts = _duplicates(connection, good, kind)
-    errors.update(conflicts)
-    dropped = [*duplicates, *conflicts]
-    accepted = good[~good.index.isin(dropped)] if dropped else good
-    received = len(frame)
-    bad_fraction = len(errors) / received
-    if bad_fraction > settings.ingest.max_bad_fraction:
-        for row in accepted.index:
-            errors[int(row)] = {"batch_rejected"}
-        message = (
-            f"rejected: {bad_fraction:.1%} of rows are bad (limit "
-            f"{settings.ingest.max_bad_fraction:.0%}); every row kept in quarantine"
-        )
-        return Outcome("rejected", accepted.iloc[0:0], errors, duplicates, message)
-    status = "partial" if errors else "accepted"
-    if not errors and len(accepted) == 0 and len(duplicates):
-        status = "duplicate"
-    outcome = Outcome(status, _canonical_rows(accepted, kind), errors, duplicates)
-    if kind == "events" and settings.ingest.unknown_items == "register":
-        outcome.new_items = _unknown_items(connection, outcome.accepted)
-    return outcome
-
-
-def _canonical_rows(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """Accepted rows with stored columns and storage dtypes."""
-    spec = SPECS[kind]
-    rows = frame[STORED_COLUMNS[kind]]
-    for column in spec.integer:
-        rows[column] = (
-            rows[column].astype("Int64")
-            if rows[column].isna().any()
-            else (rows[column].astype("int64"))
-        )
-    if kind == "items":
-        rows["genres"] = rows["genres"].fillna("")
-    return rows
-
-
-def _duplicates(
-    connection: sa.Connection, good: pd.DataFrame, kind: str
-) -> tuple[np.ndarray, dict[int, set[str]]]:
-    """Rows repeating an earlier row of the batch or a stored row (by natural key)."""
-    key = list(SPECS[kind].key)
-    content = STORED_COLUMNS[kind]
-    if good.empty:
-        return np.array([], dtype="int64"), {}
-    repeated = good.duplicated(subset=key, keep="first")
-    duplicates, conflicts = [], {}
-    if repeated.any():
-        same = good.duplicated(subset=content, keep="first") & repeated
-        duplicates.extend(good.index[same])
-        for row in good.index[repeated & ~same]:
-            conflicts[int(row)] = {"conflicting_duplicate"}
-    firsts = good[~repeated]
-    stored = _stored_rows(connection, firsts, kind)
-    if len(stored):
-        matched = firsts.reset_index().merge(stored, on=key, suffixes=("", "_stored"))
-        compare = [c for c in content if c not in key and c in stored.columns and c != "first_seen"]
-        same = np.ones(len(matched), dtype=bool)
-        for column in compare:
-            left, right = matched[column], matched[f"{column}_stored"]
-            same &= ((left == right) | (left.isna() & right.isna())).to_numpy()
-        duplicates.extend(matched.loc[same, "index"])
-        if kind == "events":  # catalogs take new content as an update
-            for row in matched.loc[~same, "index"]:
-                conflicts[int(row)] = {"conflicts_with_stored"}
-    return np.array(sorted(int(r) for r in duplicates), dtype="int64"), conflicts
-
-
-def _stored_rows(connection: sa.Connection, rows: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """Stored rows that may share a key with ``rows`` (events: same time span)."""
-    if kind == "events":
-        start, end = rows["timestamp"].min(), rows["timestamp"].max()
-        stored = store.stored_event_keys(connection, int(start), int(end))
-        return stored.astype({"user_id": "float64", "item_id": "float64", "timestamp": "float64"})
-    table = TABLES[kind]
-    id_column = SPECS[kind].key[0]
-    ids = rows[id_column].astype("int64").unique().tolist()
-    query = sa.select(*[table.c[c] for c in STORED_COLUMNS[kind]]).where(
-        table.c[id_column].in_(ids)
-    )
-    stored = pd.read_sql(query, connection)
-    return stored.astype({c: "float64" for c in SPECS[kind].integer})
-
-
-def _unknown_items(connection: sa.Connection, events: pd.DataFrame) -> pd.DataFrame | None:
-    """Items to auto-register: ids of accepted events missing from a non-empty catalog."""
-    known = store.known_item_ids(connection)
-    if not len(known) or events.empty:
-        return None
-    unknown = events[~events["item_id"].isin(known)]
-    if unknown.empty:
-        return None
-    first = unknown.groupby("item_id")["timestamp"].min()
-    return pd.DataFrame(
-        {
-            "item_id": first.index.astype("int64"),
-            "title": None,
-            "year": None,
-            "genres": "",
-            "first_seen": first.to_numpy(),
-        }
-    )
 
 
 def _write(
