@@ -13,7 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = [REPO / "docs" / f"{name}.md" for name in ("operations", "scaling", "configuration")]
-DOCS.append(REPO / "mlflow" / "README.md")
+DOCS += [REPO / "mlflow" / "README.md", REPO / "docker" / "README.md"]
 TOP_DIRS = ("docs/", "docker/", "mlflow/", "flows/", "src/", "tests/", "benchmarks/")
 
 
