@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from recloop.data.readers import ML100K_GENRES
+from recloop.data.grouplens import ML100K_GENRES
 
 HEADER = "user_id,item_id,rating,timestamp"
 

@@ -15,8 +15,6 @@ Two families of readers:
 from __future__ import annotations
 
 import csv
-import io
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from recloop.columns import (
     USER_COL,
     VALUE_COL,
 )
+from recloop.data.grouplens import GROUPLENS_READERS, split_title_year
 from recloop.errors import UnusableInputError
 
 ROW_NUMBER_COL = "row_number"  # 1-based data row of the source (header excluded)
@@ -76,28 +75,6 @@ COLUMN_ALIASES = {
     "zip-code": "zip_code",
     "zipcode": "zip_code",
 }
-ML100K_GENRES = [
-    "unknown",
-    "Action",
-    "Adventure",
-    "Animation",
-    "Children's",
-    "Comedy",
-    "Crime",
-    "Documentary",
-    "Drama",
-    "Fantasy",
-    "Film-Noir",
-    "Horror",
-    "Musical",
-    "Mystery",
-    "Romance",
-    "Sci-Fi",
-    "Thriller",
-    "War",
-    "Western",
-]
-TITLE_YEAR = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})\)\s*$")
 SUSPECT_DELIMITERS = (";", "\t", "|")
 
 
@@ -169,7 +146,7 @@ def read_batch(path: str | Path, kind: str = "events") -> RawBatch:
     if len(frame) == 0:
         raise UnusableInputError(f"{path}: the file has a header but no data rows")
     if kind == "items" and "year" not in frame.columns and "title" in frame.columns:
-        frame = _split_title_year(frame)
+        frame = split_title_year(frame)
     frame.insert(0, ROW_NUMBER_COL, pd.RangeIndex(1, len(frame) + 1, dtype="int64"))
     return RawBatch(
         frame=frame.reset_index(drop=True),
@@ -276,68 +253,6 @@ def _canonical_names(frame: pd.DataFrame, kind: str, path: Path) -> tuple[pd.Dat
     ignored = [str(c) for c in frame.columns if c not in known]
     # Extra columns stay in the frame (quarantine keeps whole rows); validation ignores them.
     return frame[[c for c in known if c in frame.columns] + ignored], ignored
-
-
-def _split_title_year(frame: pd.DataFrame) -> pd.DataFrame:
-    """ml-latest/ml-1m titles carry the year: "Toy Story (1995)" -> title, year."""
-    parts = frame["title"].astype("string").str.extract(TITLE_YEAR)
-    has_year = parts["year"].notna()
-    frame = frame.copy()
-    frame["title"] = frame["title"].where(~has_year, parts["title"])
-    frame["year"] = parts["year"].astype(object).where(has_year, None)
-    return frame
-
-
-# ---- GroupLens original layouts ------------------------------------------------------
-
-
-def _read_separated(path: Path, separator: str, names: list[str], encoding="latin-1"):
-    """Headerless GroupLens files; ``::`` is rewritten to a tab for the fast C parser."""
-    text = path.read_text(encoding=encoding)
-    if separator == "::":
-        text, separator = text.replace("::", "\t"), "\t"
-    dtype = {n: object for n in names if _canonical(n) in TEXT_COLUMNS}
-    return pd.read_csv(
-        io.StringIO(text),
-        sep=separator,
-        header=None,
-        names=names,
-        dtype=dtype,
-        quoting=csv.QUOTE_NONE,
-    )
-
-
-def _read_u_item(path: Path) -> pd.DataFrame:
-    names = ["item_id", "title", "release_date", "video_date", "url", *ML100K_GENRES]
-    raw = _read_separated(path, "|", names)
-    flags = raw[ML100K_GENRES].fillna(0).astype(int).to_numpy(dtype=bool)
-    genres = ["|".join(g for g, on in zip(ML100K_GENRES, row, strict=True) if on) for row in flags]
-    frame = pd.DataFrame({"item_id": raw["item_id"], "title": raw["title"]})
-    frame = _split_title_year(frame)
-    release_year = raw["release_date"].astype("string").str[-4:]
-    frame["year"] = frame["year"].where(frame["year"].notna(), release_year.astype(object))
-    frame["year"] = frame["year"].where(frame["year"].notna(), None)
-    frame["genres"] = genres
-    return frame
-
-
-def _read_ml1m_movies(path: Path) -> pd.DataFrame:
-    frame = _read_separated(path, "::", ["item_id", "title", "genres"])
-    return _split_title_year(frame)
-
-
-GROUPLENS_READERS = {
-    "u.data": lambda p: _read_separated(p, "\t", ["user_id", "item_id", "value", "timestamp"]),
-    "u.item": _read_u_item,
-    "u.user": lambda p: _read_separated(
-        p, "|", ["user_id", "age", "gender", "occupation", "zip_code"]
-    ),
-    "ratings.dat": lambda p: _read_separated(p, "::", ["user_id", "item_id", "value", "timestamp"]),
-    "movies.dat": _read_ml1m_movies,
-    "users.dat": lambda p: _read_separated(
-        p, "::", ["user_id", "gender", "age", "occupation", "zip_code"]
-    ),
-}
 
 
 # ---- whole datasets ------------------------------------------------------------------
