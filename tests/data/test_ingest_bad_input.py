@@ -72,6 +72,7 @@ def test_header_only(recloop, write_batch):
 def test_missing_file(recloop, tmp_path):
     result = _ingest(recloop, tmp_path / "nope.csv")
     assert result.exit_code == 2 and "no such file" in result.stderr
+    assert _ingest(recloop, tmp_path).exit_code == 2
 
 
 def test_wrong_delimiter(recloop, write_batch, ml_lines):

@@ -130,8 +130,14 @@ def read_batch(path: str | Path, kind: str = "events") -> RawBatch:
     path = Path(path)
     if kind not in KINDS:
         raise UnusableInputError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+    if path.is_dir():
+        raise UnusableInputError(f"{path}: is a directory; ingest one batch file at a time")
     if not path.is_file():
         raise UnusableInputError(f"{path}: no such file")
+    try:
+        path.open("rb").close()
+    except OSError as exc:
+        raise UnusableInputError(f"{path}: cannot be read ({exc.strerror})") from None
     if path.stat().st_size == 0 or not path.read_bytes()[:4096].strip():
         raise UnusableInputError(f"{path}: the file is empty")
     name = path.name.lower()
