@@ -27,6 +27,14 @@ def publish_data_docs(
     """
     if not results:
         return None
+    try:
+        return _build(settings, kind, batch_id, results)
+    except Exception as exc:  # the batch is already stored; docs must not fail the ingest
+        log.warning("Data Docs not built for batch %s: %s", batch_id[:12], exc)
+        return None
+
+
+def _build(settings: Settings, kind: str, batch_id: str, results: list[Any]) -> str | None:
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
