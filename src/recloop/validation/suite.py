@@ -78,9 +78,11 @@ def validate(
     """
     started = time.perf_counter()
     validation = _validation_definition(kind, frozenset(conditions))
+    # Only the columns the active expectations read: GX copies the frame per expectation.
+    columns = [c for c in frame.columns if c in referenced_columns(kind, frozenset(conditions))]
     verdicts = Verdicts()
     for start in range(0, len(frame), chunk_rows):
-        chunk = frame.iloc[start : start + chunk_rows]
+        chunk = frame.iloc[start : start + chunk_rows][columns]
         result = validation.run(
             batch_parameters={"dataframe": chunk},
             expectation_parameters=parameters,
@@ -91,6 +93,17 @@ def validate(
     _apply_suppressions(verdicts, kind, conditions)
     verdicts.seconds = time.perf_counter() - started
     return verdicts
+
+
+@lru_cache(maxsize=16)
+def referenced_columns(kind: str, conditions: frozenset[str]) -> frozenset[str]:
+    """Every column an active expectation of the suite reads."""
+    names: set[str] = set()
+    for expectation in active_expectations(kind, set(conditions)):
+        kwargs = expectation["kwargs"]
+        names.update(kwargs.get(k) for k in ("column", "column_A", "column_B") if k in kwargs)
+        names.update(kwargs.get("column_list", []))
+    return frozenset(names)
 
 
 @lru_cache(maxsize=16)
