@@ -31,7 +31,8 @@ import sqlalchemy as sa
 
 from recloop.data import schema, store
 from recloop.data.decide import TABLES, Outcome, count_codes, decide
-from recloop.data.readers import ROW_NUMBER_COL, RawBatch, read_batch
+from recloop.data.readers import ROW_NUMBER_COL, RawBatch, canonical_names, read_batch
+from recloop.errors import UnusableInputError
 from recloop.settings import Settings
 from recloop.validation.frame import SPECS, validation_frame
 from recloop.validation.suite import Verdicts, validate
@@ -88,17 +89,16 @@ def ingest_frame(
     settings: Settings, frame: pd.DataFrame, kind: str = "events", source: str = "dataframe"
 ) -> IngestReport:
     """Ingest a DataFrame with canonical (or aliased) columns, like a file of that content."""
-    from recloop.data.readers import _canonical_names
-    from recloop.errors import UnusableInputError
 
     started = time.time()
     if frame.empty:
         raise UnusableInputError(f"{source}: the frame has no rows")
-    canonical, ignored = _canonical_names(frame.reset_index(drop=True), kind, Path(source))
+    canonical, ignored = canonical_names(frame.reset_index(drop=True), kind, Path(source))
     canonical.insert(0, ROW_NUMBER_COL, np.arange(1, len(canonical) + 1, dtype="int64"))
     raw = RawBatch(frame=canonical, source_format="dataframe", ignored_columns=ignored)
     digest = pd.util.hash_pandas_object(canonical.astype(str), index=False).to_numpy()
-    batch_id = hashlib.sha256(kind.encode() + b"\0" + digest.tobytes()).hexdigest()
+    names = ",".join(map(str, canonical.columns)).encode()
+    batch_id = hashlib.sha256(kind.encode() + b"\0" + names + digest.tobytes()).hexdigest()
     return _ingest(settings, raw, kind, source, batch_id, started)
 
 

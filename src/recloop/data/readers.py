@@ -148,7 +148,7 @@ def read_batch(path: str | Path, kind: str = "events") -> RawBatch:
         frame, source_format = _read_parquet(path), "parquet"
     else:
         frame, source_format = _read_csv(path), "csv"
-    frame, ignored = _canonical_names(frame, kind, path)
+    frame, ignored = canonical_names(frame, kind, path)
     if len(frame) == 0:
         raise UnusableInputError(f"{path}: the file has a header but no data rows")
     if kind == "items" and "year" not in frame.columns and "title" in frame.columns:
@@ -242,7 +242,7 @@ def _canonical(name: str) -> str:
     return COLUMN_ALIASES.get(key, key)
 
 
-def _canonical_names(frame: pd.DataFrame, kind: str, path: Path) -> tuple[pd.DataFrame, list]:
+def canonical_names(frame: pd.DataFrame, kind: str, path: Path) -> tuple[pd.DataFrame, list]:
     """Rename source columns to canonical names; keep only the known ones."""
     renames = {c: _canonical(str(c)) for c in frame.columns}
     frame = frame.rename(columns=renames)
