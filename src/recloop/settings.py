@@ -118,6 +118,12 @@ class TrainSettings(BaseModel):
     patience: int = Field(
         8, gt=0, description="Epochs without a better validation NDCG@10 before stopping."
     )
+    lr_decay_patience: int = Field(
+        2, gt=0, description="Evaluations without gain before the learning rate is decayed."
+    )
+    lr_decay_factor: float = Field(
+        0.3, gt=0, le=1, description="Learning-rate multiplier on a plateau (1: no decay)."
+    )
     eval_every: int = Field(1, gt=0, description="Validate every this many epochs.")
     min_epochs: int = Field(1, gt=0)
     # --- positives -------------------------------------------------------------------
@@ -286,7 +292,7 @@ class LoopSettings(BaseModel):
         3600, gt=0, description="How long a run waits for the registry lock before failing."
     )
     registry_lock_lease_seconds: float = Field(
-        300,
+        60,
         gt=0,
         description="Lease of the lock slot; a crashed run's slot frees after this long.",
     )

@@ -99,6 +99,7 @@ def run_training(run: TrainingRun, *, on_epoch_end=None, show_progress: bool = F
             if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == run.schedule.epochs:
                 metrics.update(_validate(accelerator.unwrap_model(objective), run))
                 _early_stopping(state, metrics, accelerator.unwrap_model(objective), cfg)
+                _decay_on_plateau(state, scheduler, cfg)
             state["epoch"] = epoch + 1
             state["history"].append(metrics)
             if accelerator.is_main_process:
@@ -172,6 +173,18 @@ def _early_stopping(state: dict[str, Any], metrics: dict[str, float], objective,
         state["bad_evals"] += 1
         if state["bad_evals"] >= cfg.patience and metrics["epoch"] >= cfg.min_epochs:
             state["stopped"] = True
+
+
+def _decay_on_plateau(state: dict[str, Any], scheduler, cfg) -> None:
+    """Multiply the learning rates by ``lr_decay_factor`` after every ``lr_decay_patience``
+    evaluations without gain (the scheduler's base rates: saved with it, so resumable)."""
+    if state["bad_evals"] == 0 or state["bad_evals"] % cfg.lr_decay_patience or state["stopped"]:
+        return
+    inner = getattr(scheduler, "scheduler", scheduler)  # accelerate wraps the scheduler
+    inner.base_lrs = [lr * cfg.lr_decay_factor for lr in inner.base_lrs]
+    log.info(
+        "no gain for %d evaluations: learning rates now %s", state["bad_evals"], inner.base_lrs
+    )
 
 
 def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
