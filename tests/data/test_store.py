@@ -135,3 +135,26 @@ def test_cli_partial_batch_on_both_backends(store_url, recloop, write_batch, ml_
     shown = recloop("quarantine", "show", result.report["batch_id"], "--json").report["rows"]
     assert [row["row_number"] for row in shown] == [101, 102, 103]
     dispose_stores()
+
+
+def test_bulk_insert_key_clash_is_an_integrity_error_on_both_backends(settings):
+    from recloop.data.store import bulk_insert
+
+    row = pd.DataFrame(
+        [
+            {
+                "user_id": 1,
+                "item_id": 2,
+                "event_type": "rating",
+                "value": 4.0,
+                "timestamp": 881250949,
+                "batch_id": "b",
+            }
+        ]
+    )
+    engine = open_store(settings)
+    with engine.begin() as connection:
+        bulk_insert(connection, schema.events, row, list(row.columns))
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+        bulk_insert(connection, schema.events, row, list(row.columns))
+    assert len(load_events(settings)) == 1

@@ -22,6 +22,7 @@ from recloop.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_CACHE_KIB = 256 * 1024  # page cache per SQLite connection
+COPY_BLOCK_ROWS = 100_000  # rows formatted per COPY write on PostgreSQL
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -137,12 +138,20 @@ def _copy_postgres(
     connection: sa.Connection, table: str, frame: pd.DataFrame, columns: Sequence[str]
 ) -> None:
     """``COPY table FROM STDIN`` in CSV: NULL is an unquoted empty field, text is quoted."""
+    import psycopg
+    from psycopg.copy import QueuedLibpqWriter
+
     names = ", ".join(f'"{c}"' for c in columns)
     sql = f'COPY "{table}" ({names}) FROM STDIN WITH (FORMAT csv)'
-    payload = _csv_payload(frame.loc[:, list(columns)])
     dbapi = connection.connection.driver_connection
-    with dbapi.cursor() as cursor, cursor.copy(sql) as copy:
-        copy.write(payload)
+    try:
+        # A writer thread sends block k while Arrow formats block k+1 (both drop the GIL).
+        with dbapi.cursor() as cursor, cursor.copy(sql, writer=QueuedLibpqWriter(cursor)) as copy:
+            for start in range(0, len(frame), COPY_BLOCK_ROWS):
+                block = frame.iloc[start : start + COPY_BLOCK_ROWS]
+                copy.write(_csv_payload(block.loc[:, list(columns)]))
+    except psycopg.errors.IntegrityError as exc:  # same exception type as the SQLite path
+        raise sa.exc.IntegrityError(sql, None, exc) from exc
 
 
 def _csv_payload(frame: pd.DataFrame) -> bytes | memoryview:
