@@ -90,3 +90,11 @@ def test_cli_evaluates_a_model_dir_and_logs_the_frontier(
     plots = {a.path for a in client.list_artifacts(payload["run_id"], "evaluation/plots")}
     assert {"evaluation/frontier.json", "evaluation/slice_activity.json"} <= files
     assert {"evaluation/plots/frontier.png", "evaluation/plots/metric_vs_k.png"} <= plots
+
+
+def test_next_window_defaults_to_the_models_training_end(tiny_model):
+    from recloop.evaluation.run import model_cutoff
+
+    model, _, _, _ = tiny_model
+    assert model_cutoff(model) == int(model.config["window_end"]) - 1
+    assert model_cutoff(object()) is None

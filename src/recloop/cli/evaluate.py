@@ -31,8 +31,8 @@ def evaluate(
     cutoff: int | None = typer.Option(
         None,
         "--cutoff",
-        help="next-window: model trained up to this Unix time (default: "
-        "one window before the newest event).",
+        help="next-window: model trained up to this Unix time (default: the model's "
+        "training window end, else one window before the newest event).",
     ),
     window_days: float | None = typer.Option(
         None, "--window-days", min=0.001, help="next-window: window length in days."

@@ -134,7 +134,8 @@ def evaluate_model(
         model: ``pop``, ``recent-pop``, ``itemknn``, ``random`` or a model URI/dir.
         protocol: ``loo`` or ``next-window``.
         k: list length (default ``eval.k``).
-        cutoff: next-window cut-off (Unix s); default: one window before the newest event.
+        cutoff: next-window cut-off (Unix s); default: the model's training window end, or
+            (baselines, models without one) one window before the newest event.
         window_days: next-window length (default ``eval.next_window_days``).
         text_ild: for baselines, compute item text embeddings (cached) for ``ild@k``.
         log: log to MLflow (default ``eval.log_to_mlflow``).
@@ -149,8 +150,14 @@ def evaluate_model(
     k = k or cfg.k
     window = int((window_days or cfg.next_window_days) * DAY)
     events, items = load_events(settings), load_items(settings)
+    is_baseline = model in BASELINES
+    if not is_baseline:
+        scorer, train_seconds = load_model(model, events.iloc[:0], items, settings)
+        if protocol == "next-window" and cutoff is None:
+            cutoff = model_cutoff(scorer)
     data = protocol_data(events, protocol, cutoff=cutoff, window_seconds=window)
-    scorer, train_seconds = load_model(model, data.train_events, items, settings)
+    if is_baseline:
+        scorer, train_seconds = load_model(model, data.train_events, items, settings)
     embeddings = _embeddings(scorer, items, settings, text_ild)
     deepest = max([k, *cfg.curve_ks])
     options = dict(items=items, item_embeddings=embeddings, popularity=data.train_events)
@@ -183,6 +190,15 @@ def evaluate_model(
     if cfg.log_to_mlflow if log is None else log:
         run.run_id = log_run(settings, run)
     return run
+
+
+def model_cutoff(model: Any) -> int | None:
+    """The last training second of a trained model (its ``window_end`` is exclusive).
+
+    next-window then tests on the events the model never saw; None when unknown.
+    """
+    window_end = (getattr(model, "config", None) or {}).get("window_end")
+    return None if window_end is None else int(window_end) - 1
 
 
 def _embeddings(scorer, items: pd.DataFrame, settings: Settings, text_ild: bool):
