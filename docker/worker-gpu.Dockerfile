@@ -54,4 +54,4 @@ ENV PATH=/opt/venv/bin:$PATH \
 USER 10001:10001
 WORKDIR /opt/recloop
 ENTRYPOINT ["recloop-entrypoint"]
-CMD ["prefect", "worker", "start", "--pool", "recloop-gpu", "--type", "process"]
+CMD ["prefect", "worker", "start", "--pool", "recloop-process", "--type", "process"]
