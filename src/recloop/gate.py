@@ -28,13 +28,16 @@ import logging
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from recloop.errors import RecloopError
 from recloop.settings import Settings
+
+if TYPE_CHECKING:
+    from recloop.registry import HistoryEntry
 
 CheckKind = Literal["policy", "finite", "floor", "tolerance", "gain", "infra", "error"]
 
@@ -408,7 +411,9 @@ def render_markdown(decision: GateDecision, title: str = "Promotion gate") -> st
     lines += ["## Checks", "", "| check | result | value | threshold |", "|---|---|---|---|"]
     for c in decision.checks:
         mark = "pass" if c.passed else "**FAIL**"
-        lines.append(f"| `{c.name}` | {mark} | {_fmt(c.value)} | {_fmt(c.threshold)} |")
+        lines.append(
+            f"| `{c.name}` | {mark} | {format_value(c.value)} | {format_value(c.threshold)} |"
+        )
     names = sorted(set(decision.challenger_metrics) | set(decision.champion_metrics or {}))
     if names:
         lines += [
@@ -420,13 +425,12 @@ def render_markdown(decision: GateDecision, title: str = "Promotion gate") -> st
         ]
         champ = decision.champion_metrics or {}
         for n in names:
-            lines.append(
-                f"| {n} | {_fmt(decision.challenger_metrics.get(n))} | {_fmt(champ.get(n))} |"
-            )
+            new, old = decision.challenger_metrics.get(n), champ.get(n)
+            lines.append(f"| {n} | {format_value(new)} | {format_value(old)} |")
     return "\n".join(lines) + "\n"
 
 
-def _fmt(value: float | None) -> str:
+def format_value(value: float | None) -> str:
     return "—" if value is None else f"{value:.4g}"
 
 
@@ -450,81 +454,8 @@ def evaluate_gate(
     return run(settings, challenger_uri, champion_uri, holdout_cases, **scoring)
 
 
-# ---- recording and acting on the decision ---------------------------------------------
+def apply_decision(settings: Settings, version: str, decision: GateDecision) -> HistoryEntry | None:
+    """Record the decision and promote a passing version; see ``recloop.gate_evaluation``."""
+    from recloop.gate_evaluation import apply_decision as apply
 
-
-def decision_tags(decision: GateDecision) -> dict[str, str]:
-    """Model-version tags: the verdict, its reasons, and one tag per check."""
-    from recloop import registry
-
-    tags = {
-        registry.TAG_GATE_DECISION: registry.PASSED if decision.passed else registry.REJECTED,
-        registry.TAG_GATE_RULE: decision.rule,
-        registry.TAG_GATE_POLICY: str(decision.policy_version),
-        registry.TAG_GATE_REASONS: "; ".join(decision.reasons)[:5000],
-    }
-    for check in decision.checks:
-        key = f"recloop.gate.check.{registry.metric_key(check.name)}"
-        verdict = "pass" if check.passed else "fail"
-        tags[key] = f"{verdict} value={_fmt(check.value)} threshold={_fmt(check.threshold)}"
-    return tags
-
-
-def decision_metrics(decision: GateDecision) -> dict[str, float]:
-    """MLflow metrics: pass flag, every check's value, both models' holdout metrics."""
-    from recloop.registry import metric_key
-
-    metrics = {"gate/passed": float(decision.passed)}
-    for check in decision.checks:
-        if check.value is not None and math.isfinite(check.value):
-            metrics[f"gate/{metric_key(check.name)}"] = float(check.value)
-    for role, values in (
-        ("challenger", decision.challenger_metrics),
-        ("champion", decision.champion_metrics or {}),
-    ):
-        for name, value in values.items():
-            if value is not None and math.isfinite(value):
-                metrics[f"gate/{role}/{metric_key(name)}"] = float(value)
-    return metrics
-
-
-def record_decision(settings: Settings, version: str, decision: GateDecision) -> None:
-    """Write the decision as version tags, metrics on the version's run, and last decision."""
-    import time
-
-    from mlflow import MlflowClient
-    from mlflow.entities import Metric
-
-    from recloop import registry
-
-    info = registry.get_version(settings, version)
-    registry.set_version_tags(settings, info.version, decision_tags(decision))
-    if info.run_id:
-        now = int(time.time() * 1000)
-        metrics = [Metric(k, v, now, 0) for k, v in decision_metrics(decision).items()]
-        MlflowClient().log_batch(info.run_id, metrics=metrics)
-    registry.record_last_decision(
-        settings,
-        {
-            "version": info.version,
-            "passed": decision.passed,
-            "rule": decision.rule,
-            "reasons": decision.reasons,
-            "policy_version": decision.policy_version,
-            "at": int(time.time()),
-        },
-    )
-
-
-def apply_decision(settings: Settings, version: str, decision: GateDecision):
-    """Record the decision; promote ``version`` only when it passed.
-
-    A rejected version keeps its ``challenger`` alias (for inspection) and the champion
-    does not move. Returns the promotion's ``HistoryEntry``, or None when rejected.
-    """
-    from recloop import registry
-
-    record_decision(settings, version, decision)
-    if not decision.passed:
-        return None
-    return registry.promote(settings, version)
+    return apply(settings, version, decision)

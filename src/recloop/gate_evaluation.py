@@ -1,17 +1,19 @@
-"""Running the gate's models on the holdout: metrics, pyfunc probes, fresh-process load.
+"""Running the gate on real models and recording its outcome.
 
 The decision itself is pure (``recloop.gate.decide``); this module produces its inputs
 from real models: both models' metrics on the same holdout cases through
 ``recloop.evaluation.evaluate_scorer``, and the challenger's pyfunc probed as
 ``mlflow models serve`` would run it (answers for every holdout user, NaN, p95 latency,
-loading in a new Python process). Any exception becomes a rejection (fail closed).
+loading in a new Python process). Any exception becomes a rejection (fail closed). Then
+the decision is written as version tags, metrics on the version's run and the registered
+model's last-decision tag, and a passing version is promoted.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,11 +23,15 @@ from recloop.gate import (
     GatePolicy,
     InfraProbe,
     decide,
+    format_value,
     load_gate_policy,
     rejected_by_error,
     render_markdown,
 )
 from recloop.settings import Settings
+
+if TYPE_CHECKING:
+    from recloop.registry import HistoryEntry
 
 _FRESH_LOAD_CODE = """
 import json, sys
@@ -272,3 +278,85 @@ def _aligned(challenger: Any, champion: Any, policy: GatePolicy) -> tuple[np.nda
     if not a.index.sort_values().equals(b.index.sort_values()):
         raise RecloopError("challenger and champion were not evaluated on the same users")
     return a.to_numpy(dtype=float), b.reindex(a.index).to_numpy(dtype=float)
+
+
+# ---- recording and acting on the decision ---------------------------------------------
+
+
+def decision_tags(decision: GateDecision) -> dict[str, str]:
+    """Model-version tags: the verdict, its reasons, and one tag per check."""
+    from recloop import registry
+
+    tags = {
+        registry.TAG_GATE_DECISION: registry.PASSED if decision.passed else registry.REJECTED,
+        registry.TAG_GATE_RULE: decision.rule,
+        registry.TAG_GATE_POLICY: str(decision.policy_version),
+        registry.TAG_GATE_REASONS: "; ".join(decision.reasons)[:5000],
+    }
+    for check in decision.checks:
+        key = f"recloop.gate.check.{registry.metric_key(check.name)}"
+        verdict = "pass" if check.passed else "fail"
+        tags[key] = (
+            f"{verdict} value={format_value(check.value)} threshold={format_value(check.threshold)}"
+        )
+    return tags
+
+
+def decision_metrics(decision: GateDecision) -> dict[str, float]:
+    """MLflow metrics: pass flag, every check's value, both models' holdout metrics."""
+    from recloop.registry import metric_key
+
+    metrics = {"gate/passed": float(decision.passed)}
+    for check in decision.checks:
+        if check.value is not None and math.isfinite(check.value):
+            metrics[f"gate/{metric_key(check.name)}"] = float(check.value)
+    for role, values in (
+        ("challenger", decision.challenger_metrics),
+        ("champion", decision.champion_metrics or {}),
+    ):
+        for name, value in values.items():
+            if value is not None and math.isfinite(value):
+                metrics[f"gate/{role}/{metric_key(name)}"] = float(value)
+    return metrics
+
+
+def record_decision(settings: Settings, version: str, decision: GateDecision) -> None:
+    """Write the decision as version tags, metrics on the version's run, and last decision."""
+    import time
+
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+
+    from recloop import registry
+
+    info = registry.get_version(settings, version)
+    registry.set_version_tags(settings, info.version, decision_tags(decision))
+    if info.run_id:
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, v, now, 0) for k, v in decision_metrics(decision).items()]
+        MlflowClient().log_batch(info.run_id, metrics=metrics)
+    registry.record_last_decision(
+        settings,
+        {
+            "version": info.version,
+            "passed": decision.passed,
+            "rule": decision.rule,
+            "reasons": decision.reasons,
+            "policy_version": decision.policy_version,
+            "at": int(time.time()),
+        },
+    )
+
+
+def apply_decision(settings: Settings, version: str, decision: GateDecision) -> HistoryEntry | None:
+    """Record the decision; promote ``version`` only when it passed.
+
+    A rejected version keeps its ``challenger`` alias (for inspection) and the champion
+    does not move. Returns the promotion's ``HistoryEntry``, or None when rejected.
+    """
+    from recloop import registry
+
+    record_decision(settings, version, decision)
+    if not decision.passed:
+        return None
+    return registry.promote(settings, version)
