@@ -78,8 +78,10 @@ def test_deployments_run_on_worker_against_postgres_servers(
     servers, prefect_cli, process_worker, prefect_api, mlflow_api, wait_flow_run,
     movielens_dir, event_batch, pg_url,
 ):  # fmt: skip
-    project = {"RECLOOP_PROJECT_DIR": str(REPO_ROOT)}
     prefect_cli("work-pool", "create", POOL, "--type", "process", "--overwrite")
+    # `prefect deploy` resolves the pull step's {{ $RECLOOP_PROJECT_DIR }} when it runs (checked
+    # below): deploy with the directory the runs will see (/opt/recloop in the images).
+    project = {"RECLOOP_PROJECT_DIR": str(REPO_ROOT)}
     prefect_cli("deploy", "--all", "--prefect-file", PREFECT_FILE, env=project)
     process_worker(POOL, env=project | {"RECLOOP_DATABASE_URL": pg_url})
     items = str(movielens_dir / "items.csv")
@@ -93,7 +95,10 @@ def test_deployments_run_on_worker_against_postgres_servers(
         run = wait_flow_run(flow_run_id, timeout=100)
         assert run["state_type"] == "COMPLETED", run["state"]
         assert run["work_pool_name"] == POOL
-        assert run["deployment_id"]
+        deployment = prefect_api.get(f"deployments/{run['deployment_id']}").json()
+        (pull,) = deployment["pull_steps"]
+        directory = pull["prefect.deployments.steps.set_working_directory"]["directory"]
+        assert directory == str(REPO_ROOT)
 
     # Event store (PostgreSQL): the catalog first, then every event row, all accounted for.
     assert sql_rows(pg_url, "SELECT count(*) FROM items") == [(1682,)]
