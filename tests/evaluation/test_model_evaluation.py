@@ -92,6 +92,19 @@ def test_cli_evaluates_a_model_dir_and_logs_the_frontier(
     assert {"evaluation/plots/frontier.png", "evaluation/plots/metric_vs_k.png"} <= plots
 
 
+def test_batched_frontier_lists_equal_recommend(tiny_model):
+    from recloop.evaluation.curves import _batched_mmr_lists, _masked_scores, _recommend_lists
+
+    model, _, split, _ = tiny_model
+    cases = loo_cases(split, "test").subset(np.arange(40) < 15)
+    scores = _masked_scores(model, cases)
+    for lam in (1.0, 0.5, 0.0):
+        np.testing.assert_array_equal(
+            _batched_mmr_lists(model, cases, scores, lam, 10),
+            _recommend_lists(model, cases, lam, 10),
+        )
+
+
 def test_next_window_defaults_to_the_models_training_end(tiny_model):
     from recloop.evaluation.run import model_cutoff
 

@@ -64,14 +64,18 @@ def mmr_frontier(
 ) -> pd.DataFrame:
     """Relevance and diversity of the model's MMR lists at each lambda.
 
+    A ``recloop.serving.Recommender`` is scored once for all cases (batched) and its lists
+    re-ranked with the same MMR step as ``Recommender.recommend`` (``_batched_mmr_lists``,
+    checked against ``recommend`` in the tests); other models are asked case by case through
+    ``recommend(history, k=, diversity_lambda=, exclude=)``.
+
     Args:
-        model: has ``item_ids`` and ``recommend(history, k=, diversity_lambda=, exclude=)``
-            returning dicts with ``item_id``.
+        model: has ``item_ids`` and ``recommend(...)`` returning dicts with ``item_id``.
         cases: the evaluation cases (their excluded items are passed as ``exclude``).
         lambdas: MMR trade-offs to try (1 = relevance only).
         k: list length.
         items, item_embeddings, popularity: as in ``evaluate_scorer``.
-        progress: called with 1 after each case and lambda.
+        progress: called with the number of cases done, per lambda.
 
     Returns:
         DataFrame: one row per lambda: ``lambda``, every metric (without ``@k``) and
@@ -79,21 +83,17 @@ def mmr_frontier(
     """
     import time
 
+    batched = _supports_batched_mmr(model)
+    scores = _masked_scores(model, cases) if batched else None
     rows = []
     for lam in lambdas:
         start = time.perf_counter()
-        top = np.full((len(cases), k), -1, dtype=np.int64)
-        for row, (history, exclude) in enumerate(zip(cases.histories, cases.exclude, strict=True)):
-            listed = model.recommend(
-                [int(i) for i in history],
-                k=k,
-                diversity_lambda=float(lam),
-                exclude=[int(i) for i in exclude],
-            )
-            ids = [int(entry["item_id"]) for entry in listed][:k]
-            top[row, : len(ids)] = ids
-            if progress is not None:
-                progress(1)
+        if batched:
+            top = _batched_mmr_lists(model, cases, scores, float(lam), k)
+        else:
+            top = _recommend_lists(model, cases, float(lam), k)
+        if progress is not None:
+            progress(len(cases))
         seconds = time.perf_counter() - start
         result = evaluate_lists(
             top,
@@ -106,3 +106,54 @@ def mmr_frontier(
         metrics = {name.split("@")[0]: value for name, value in result.metrics.items()}
         rows.append({"lambda": float(lam), **metrics, "seconds": seconds})
     return pd.DataFrame(rows)
+
+
+def _supports_batched_mmr(model) -> bool:
+    return all(
+        hasattr(model, name)
+        for name in ("score", "item_text_embeddings", "mmr_candidates", "cold_user_lambda")
+    )
+
+
+def _recommend_lists(model, cases: EvalCases, lam: float, k: int) -> np.ndarray:
+    top = np.full((len(cases), k), -1, dtype=np.int64)
+    for row, (history, exclude) in enumerate(zip(cases.histories, cases.exclude, strict=True)):
+        listed = model.recommend(
+            [int(i) for i in history], k=k, diversity_lambda=lam, exclude=[int(i) for i in exclude]
+        )
+        ids = [int(entry["item_id"]) for entry in listed][:k]
+        top[row, : len(ids)] = ids
+    return top
+
+
+def _masked_scores(model, cases: EvalCases) -> np.ndarray:
+    """(n_cases, n_items) float64 scores, the history and excluded items at -inf."""
+    scores = np.asarray(model.score(cases.histories), dtype=np.float64).copy()
+    column = {int(item): j for j, item in enumerate(model.item_ids)}
+    for row, (history, exclude) in enumerate(zip(cases.histories, cases.exclude, strict=True)):
+        blocked = [column[int(i)] for i in (*history, *exclude) if int(i) in column]
+        scores[row, blocked] = -np.inf
+    return scores
+
+
+def _batched_mmr_lists(model, cases: EvalCases, scores: np.ndarray, lam: float, k: int):
+    """Recommender's selection (``Recommender._select``) on precomputed scores."""
+    from recloop.serving.mmr import mmr_rerank
+
+    known = set(int(i) for i in model.item_ids)
+    embeddings = np.asarray(model.item_text_embeddings)
+    top = np.full((len(cases), k), -1, dtype=np.int64)
+    for row, history in enumerate(cases.histories):
+        has_history = any(int(i) in known for i in history)
+        case_lambda = lam if has_history else min(lam, float(model.cold_user_lambda))
+        finite = np.flatnonzero(np.isfinite(scores[row]))
+        pool = min(len(finite), max(k, int(model.mmr_candidates) if case_lambda < 1.0 else k))
+        candidates = finite[np.argsort(-scores[row, finite], kind="stable")[:pool]]
+        if case_lambda >= 1.0:
+            chosen = candidates[:k]
+        else:
+            vectors = embeddings[candidates]
+            picked = mmr_rerank(scores[row, candidates], vectors @ vectors.T, k, case_lambda)
+            chosen = candidates[picked]
+        top[row, : len(chosen)] = model.item_ids[chosen]
+    return top

@@ -173,8 +173,9 @@ def evaluate_model(
     )
     result = deep.at_k(k)
     result.eval_seconds = deep.eval_seconds
+    logging = cfg.log_to_mlflow if log is None else log
     frontier = None
-    if supports_mmr(scorer) and cfg.mmr_lambdas:
+    if logging and supports_mmr(scorer) and cfg.mmr_lambdas:  # the frontier is a logged plot
         sample = data.cases.subset(np.arange(len(data.cases)) < cfg.frontier_cases)
         frontier = mmr_frontier(scorer, sample, cfg.mmr_lambdas, k=k, **options)
     run = EvaluationRun(
@@ -187,7 +188,7 @@ def evaluate_model(
         train_seconds,
         data.cutoff,
     )
-    if cfg.log_to_mlflow if log is None else log:
+    if logging:
         run.run_id = log_run(settings, run)
     return run
 
