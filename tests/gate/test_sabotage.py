@@ -31,7 +31,7 @@ TRAIN_EVENTS = 12_000
 GARBAGE_EVENTS = 4_000
 SLEEP_SECONDS = 2.0  # far above the test budget below, whatever the machine load
 HOLDOUT_DAYS = 7
-HOLDOUT_CASES = 300
+CASES_PER_USER = 6  # ~49 holdout users, ~290 cases: the bootstrap resamples users
 TINY = {
     "hidden_dim": 16,
     "num_heads": 1,
@@ -86,7 +86,7 @@ def world(tmp_path_factory, movielens, embedding_cache_dir) -> World:
     train = events.iloc[:TRAIN_EVENTS]
     cut = int(train["timestamp"].max())
     cases = next_window_cases(events, cut, HOLDOUT_DAYS * 86400)
-    cases = cases.subset(np.arange(len(cases)) < HOLDOUT_CASES)
+    cases = cases.subset(latest_cases_per_user(cases.user_ids, CASES_PER_USER))
     champion_dir = train_recommender(
         settings, train, movielens.items, out_dir=tmp / "champ"
     ).model_dir
@@ -115,6 +115,12 @@ def world(tmp_path_factory, movielens, embedding_cache_dir) -> World:
         decision,
         tmp,
     )
+
+
+def latest_cases_per_user(user_ids: np.ndarray, n: int) -> np.ndarray:
+    """Mask keeping each user's last ``n`` cases (cases are in time order)."""
+    from_end = pd.Series(user_ids[::-1]).groupby(user_ids[::-1]).cumcount().to_numpy()[::-1]
+    return from_end < n
 
 
 def register(settings, model_dir, parent, log_model=None) -> str:
