@@ -28,6 +28,7 @@ from recloop.evaluation.protocols import EvalCases, activity_bucket
 from recloop.settings import EvalSettings
 
 _DEFAULTS = EvalSettings()
+_MAX_CELLS = 32_000_000  # float64 scores held at once (256 MB): bounds memory per batch
 PER_CASE_DIVERSITY = (
     "ild",
     "ild_genre",
@@ -230,6 +231,8 @@ def rank_top_k(
     order = np.argsort(item_ids, kind="stable")
     pass_scenarios = cases.scenarios is not None and _accepts_scenarios(scorer)
     out = np.full((len(cases), k), -1, dtype=np.int64)
+    # Large catalogs: fewer cases per batch so one score matrix stays within _MAX_CELLS.
+    batch_size = max(1, min(batch_size, _MAX_CELLS // max(len(item_ids), 1)))
     for start in range(0, len(cases), batch_size):
         stop = min(start + batch_size, len(cases))
         histories = cases.histories[start:stop]
