@@ -1,0 +1,17 @@
+"""Drift detection: window features, Evidently statistics, recloop's policy, retrain triggers.
+
+Library entry points (the continual loop calls these)::
+
+    from recloop.drift import run_drift_check, decide_retrain
+    result = run_drift_check(settings, reference_events, current_events, items, scorer=champion)
+    decision = decide_retrain(settings, drift=result, champion_created_at=..., new_events=...)
+    recloop.notify.notify_drift(settings, result, decision)
+
+``recloop.drift.monitor.check_store`` does the same from the event store (CLI and flow).
+Evidently is imported only when a check runs.
+"""
+
+from recloop.drift.detect import DriftResult, FeatureStat, run_drift_check
+from recloop.drift.triggers import TriggerDecision, decide_retrain
+
+__all__ = ["DriftResult", "FeatureStat", "TriggerDecision", "decide_retrain", "run_drift_check"]

@@ -1,0 +1,162 @@
+"""One monitoring pass over the store: windows, champion, drift, retrain decision, alert.
+
+Shared by ``recloop drift`` and the Prefect flow ``flows/monitor.py`` (which only wraps it).
+The continual loop, which already holds its windows and events, calls
+``run_drift_check`` and ``decide_retrain`` directly instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from recloop.drift.detect import SECONDS_PER_DAY, DriftResult, Window, run_drift_check
+from recloop.drift.triggers import TriggerDecision, decide_retrain
+from recloop.errors import UnusableInputError
+from recloop.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class MonitorOutcome:
+    """Everything one monitoring pass produced."""
+
+    result: DriftResult
+    decision: TriggerDecision
+    alert: Any | None = None  # notify.AlertOutcome
+
+    def to_dict(self) -> dict[str, Any]:
+        payload = self.result.to_dict()
+        payload["should_retrain"] = self.decision.should_retrain
+        payload["reasons"] = list(self.decision.reasons)
+        payload["trigger_checks"] = self.decision.checks
+        if self.alert is not None:
+            payload["alert"] = {
+                "sent": self.alert.sent,
+                "suppressed": self.alert.suppressed,
+                "reason": self.alert.reason,
+            }
+        return payload
+
+
+def parse_window(text: str) -> Window:
+    """``START..END`` (ISO dates or date-times, UTC, END exclusive) to Unix seconds.
+
+    Raises:
+        UnusableInputError: malformed text, or END not after START.
+    """
+    parts = text.split("..")
+    if len(parts) != 2 or not all(p.strip() for p in parts):
+        raise UnusableInputError(f"window {text!r} is not START..END (e.g. 1997-09-20..1997-11-29)")
+    start, end = (_parse_instant(p.strip(), text) for p in parts)
+    if end <= start:
+        raise UnusableInputError(f"window {text!r} ends before it starts")
+    return start, end
+
+
+def _parse_instant(value: str, whole: str) -> int:
+    try:
+        moment = datetime.fromisoformat(value) if "T" in value or " " in value else None
+        if moment is None:
+            day = date.fromisoformat(value)
+            moment = datetime(day.year, day.month, day.day)
+    except ValueError:
+        raise UnusableInputError(f"window {whole!r}: {value!r} is not an ISO date") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+def check_store(
+    settings: Settings,
+    reference: Window | None = None,
+    current: Window | None = None,
+    *,
+    notify: bool = True,
+    save_report: bool = True,
+) -> MonitorOutcome:
+    """Drift of the store's current window against the reference, the retrain decision, the alert.
+
+    Defaults: the current window is the last ``drift.current_window_days`` days of events;
+    the reference is the champion's training window (model version tags), or every event
+    before the current window when there is no champion.
+
+    Raises:
+        UnusableInputError: a window is empty.
+    """
+    from recloop.data.store import load_events, load_items
+    from recloop.registry import get_champion
+
+    champion = get_champion(settings)
+    all_events = None
+    if current is None:
+        all_events = load_events(settings)
+        if all_events.empty:
+            raise UnusableInputError("the event store is empty; ingest events first")
+        end = int(all_events["timestamp"].max()) + 1
+        current = (end - settings.drift.current_window_days * SECONDS_PER_DAY, end)
+    if reference is None:
+        has_window = (
+            champion is not None
+            and champion.window_start is not None
+            and champion.window_end is not None
+        )
+        reference = (
+            (champion.window_start, champion.window_end) if has_window else (None, current[0])
+        )
+    ref_events = _slice_or_load(settings, all_events, reference, load_events)
+    cur_events = _slice_or_load(settings, all_events, current, load_events)
+    if cur_events.empty:
+        raise UnusableInputError(f"the current window {_fmt(current)} has no events")
+    if ref_events.empty:
+        raise UnusableInputError(f"the reference window {_fmt(reference)} has no events")
+    reference = (
+        reference[0] if reference[0] is not None else int(ref_events["timestamp"].min()),
+        reference[1],
+    )
+    result = run_drift_check(
+        settings,
+        ref_events,
+        cur_events,
+        load_items(settings),
+        champion=champion,
+        reference_window=reference,
+        current_window=current,
+        save_report=save_report,
+    )
+    new_events = None
+    if champion is not None and champion.window_end is not None:
+        new_events = len(load_events(settings, champion.window_end, None))
+    decision = decide_retrain(
+        settings,
+        drift=result,
+        has_champion=champion is not None,
+        champion_created_at=champion.created_at if champion else None,
+        new_events=new_events,
+    )
+    alert = None
+    if notify:
+        from recloop.notify import notify_drift
+
+        alert = notify_drift(settings, result, decision)
+    return MonitorOutcome(result=result, decision=decision, alert=alert)
+
+
+def _slice_or_load(
+    settings: Settings, all_events: Any, window: tuple[int | None, int], load_events: Any
+) -> Any:
+    """Events of ``[start, end)`` from the already loaded frame, or from the store."""
+    start, end = window
+    if all_events is None:
+        return load_events(settings, start, end)
+    ts = all_events["timestamp"]
+    mask = ts < end if start is None else (ts >= start) & (ts < end)
+    return all_events.loc[mask].reset_index(drop=True)
+
+
+def _fmt(window: tuple[int | None, int]) -> str:
+    start = "-" if window[0] is None else datetime.fromtimestamp(window[0], UTC).date().isoformat()
+    return f"{start}..{datetime.fromtimestamp(window[1], UTC).date().isoformat()}"
