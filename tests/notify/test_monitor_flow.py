@@ -1,0 +1,80 @@
+"""The monitoring flow on a real store with drift: artifact, event, and a dead webhook."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recloop.drift.shifts import rating_inflation
+
+WEEK = 7 * 86_400
+FLOW_FILE = Path(__file__).resolve().parents[2] / "flows" / "monitor.py"
+
+
+def _flow_module():
+    spec = importlib.util.spec_from_file_location("recloop_flows_monitor", FLOW_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def drifted_store(workspace, movielens):
+    """Store: MovieLens items, weeks 4-10 as they are, week 11 with inflated ratings."""
+    from recloop.data.ingest import ingest_frame
+
+    events = movielens.events
+    start = int(events["timestamp"].min()) + 4 * WEEK
+    last = start + 7 * WEEK
+    before = events[(events["timestamp"] >= start) & (events["timestamp"] < last)]
+    week, _ = rating_inflation(
+        events[(events["timestamp"] >= last) & (events["timestamp"] < last + WEEK)],
+        movielens.items,
+        np.random.default_rng(0),
+    )
+    columns = ["user_id", "item_id", "value", "timestamp"]
+    ingest_frame(workspace, movielens.items, "items")
+    ingest_frame(workspace, before[columns], "events")
+    ingest_frame(workspace, week[columns], "events")
+    return workspace
+
+
+@pytest.mark.integration
+def test_monitor_flow_emits_event_publishes_artifact_and_survives_a_dead_webhook(
+    prefect_harness, drifted_store, receiver
+):
+    import httpx
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+
+    flows_monitor = _flow_module()
+    settings = drifted_store
+    settings.drift.log_to_mlflow = False
+    settings.notify.apprise_urls = [receiver.url("down")]
+    settings.notify.retries = 1
+    settings.notify.retry_delay_seconds = 0.05
+    receiver.status = 503
+    state = flows_monitor.monitor(settings=settings, return_state=True)
+    assert state.is_completed()
+    payload = state.result()
+    assert payload["drift_detected"] and "events.value" in payload["drifted_features"]
+    assert payload["alert"]["sent"] is False and len(receiver.requests) == 2  # tried, retried
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts()
+    summaries = [a for a in artifacts if a.key == "recloop-drift"]
+    assert summaries and "DRIFT DETECTED" in summaries[0].data
+    url = f"{PREFECT_API_URL.value()}/events/filter"
+    body = {"filter": {"event": {"name": [flows_monitor.DRIFT_EVENT]}}, "limit": 10}
+    for _ in range(40):
+        events = httpx.post(url, json=body).json()["events"]
+        if events:
+            break
+        time.sleep(0.25)
+    assert events, "recloop.drift.detected never reached the Prefect API"
+    assert "events.value" in events[0]["payload"]["drifted_features"]
+    assert events[0]["resource"]["prefect.resource.id"] == "recloop.model.recloop-recommender"
