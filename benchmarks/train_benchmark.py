@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/train_benchmark.py loo          # LOO quality, frozen encoder
     .venv/bin/python benchmarks/train_benchmark.py throughput   # sequences/s per encoder mode
-    .venv/bin/python benchmarks/train_benchmark.py incremental  # one new week: incremental vs full,
-                                                                # and cold-start recall
+    .venv/bin/python benchmarks/train_benchmark.py incremental  # one new week: incremental vs full
+    RECLOOP_TRAIN__ID_DROPOUT=0.3 .venv/bin/python benchmarks/train_benchmark.py cold  # cold items
 Settings come from the environment like everywhere (``RECLOOP_TRAIN__EPOCHS=5`` ...).
 Timings are wall clock on whatever the machine is doing; on a shared machine they are
 upper bounds.
@@ -197,11 +197,48 @@ def bench_incremental(workdir: Path) -> dict:
     return report
 
 
+def bench_cold(workdir: Path) -> dict:
+    """Cold start: train on events before T+1w, score the next week; the cold slice holds
+    the test events whose item had no event before. Set ``RECLOOP_TRAIN__ID_DROPOUT`` to
+    compare id dropout on and off; popularity scores exactly 0 on this slice."""
+    from recloop.evaluation.harness import evaluate_scorer
+    from recloop.evaluation.protocols import next_window_cases
+    from recloop.serving import load_recommender
+    from recloop.training.trainer import train_recommender
+
+    data = _data()
+    events = data.events.sort_values("timestamp", kind="stable")
+    weeks = int(os.environ.get("BENCH_BASE_WEEKS", "20"))
+    t1 = int(events.timestamp.min()) + (weeks + 1) * WEEK
+    seen = events[events.timestamp < t1]
+    settings = _settings(workdir)
+    result = train_recommender(
+        settings, seen, data.items, out_dir=workdir / "cold", show_progress=True
+    )
+    cases = next_window_cases(events[events.timestamp < t1 + WEEK], t1 - 1, WEEK)
+    rec = load_recommender(str(result.model_dir))
+    overall = evaluate_scorer(rec, cases, k=10, items=data.items, popularity=seen).metrics
+    cold = evaluate_scorer(
+        rec, cases.subset(cases.cold_items), k=10, items=data.items, popularity=seen
+    )
+    return {
+        "id_dropout": settings.train.id_dropout,
+        "train_seconds": round(result.train_seconds, 1),
+        "epochs": result.epochs,
+        "cases": len(cases),
+        "cold_cases": int(cases.cold_items.sum()),
+        "ndcg@10": overall["ndcg@10"],
+        "recall@10": overall["recall@10"],
+        "cold_recall@10": cold.metrics["recall@10"],
+        "cold_ndcg@10": cold.metrics["ndcg@10"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=["loo", "throughput", "incremental"])
+    parser.add_argument("what", choices=["loo", "throughput", "incremental", "cold"])
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix=f"recloop-bench-{args.what}-"))

@@ -105,6 +105,13 @@ class TrainSettings(BaseModel):
         "never seen in training keep a zero id part, so they are scored from text (cold start).",
     )
     temperature: float = Field(1.0, gt=0, description="Softmax temperature of the logits.")
+    id_dropout: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Share of items whose id embedding is hidden at each training step, so "
+        "the text path alone learns to rank (helps cold-start items; 0: off).",
+    )
     # --- optimisation --------------------------------------------------------------
     lr: float = Field(2e-3, gt=0)
     encoder_lr: float = Field(
@@ -122,7 +129,11 @@ class TrainSettings(BaseModel):
         2, gt=0, description="Evaluations without gain before the learning rate is decayed."
     )
     lr_decay_factor: float = Field(
-        0.3, gt=0, le=1, description="Learning-rate multiplier on a plateau (1: no decay)."
+        1.0,
+        gt=0,
+        le=1,
+        description="Learning-rate multiplier on a plateau (1: no decay; 0.3 with patience 2 "
+        "lowered MovieLens LOO NDCG@10 from 0.103 to 0.092).",
     )
     eval_every: int = Field(1, gt=0, description="Validate every this many epochs.")
     min_epochs: int = Field(1, gt=0)

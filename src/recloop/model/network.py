@@ -81,12 +81,19 @@ class RecommenderNet(nn.Module):
         )
         self.final_norm = nn.LayerNorm(d)
 
-    def item_vectors(self, text_bank: torch.Tensor | None = None) -> torch.Tensor:
-        """Vectors of all items (row 0 padding), from ``text_bank`` or the stored bank."""
+    def item_vectors(
+        self, text_bank: torch.Tensor | None = None, id_keep: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Vectors of all items (row 0 padding), from ``text_bank`` or the stored bank.
+
+        ``id_keep`` (n_items + 1,) optionally zeroes the id part of some items (id dropout
+        in training), so the text path alone learns to rank items, as it must for new ones.
+        """
         bank = self.text_bank if text_bank is None else text_bank
         vectors = self.text_proj(bank)
         if self.id_embedding is not None:
-            vectors = vectors + self.id_embedding.weight * self.seen_mask.unsqueeze(-1)
+            mask = self.seen_mask if id_keep is None else self.seen_mask * id_keep
+            vectors = vectors + self.id_embedding.weight * mask.unsqueeze(-1)
         return vectors
 
     def user_states(

@@ -68,7 +68,7 @@ def run_training(run: TrainingRun, *, on_epoch_end=None, show_progress: bool = F
     """Train until the epoch cap or early stopping; returns the best weights."""
     cfg = run.settings.train
     accelerator = make_accelerator(cfg.device)
-    objective = NextItemObjective(run.net, run.text_encoder)
+    objective = NextItemObjective(run.net, run.text_encoder, cfg.id_dropout)
     w = run.windows
     dataset = TensorDataset(
         *(torch.from_numpy(a) for a in (w.inputs, w.targets, w.weights, w.scenarios))

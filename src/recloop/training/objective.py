@@ -20,10 +20,16 @@ class NextItemObjective(nn.Module):
     and the towers' gradients are synchronised together.
     """
 
-    def __init__(self, net: RecommenderNet, text_encoder: ItemTextEncoder | None = None):
+    def __init__(
+        self,
+        net: RecommenderNet,
+        text_encoder: ItemTextEncoder | None = None,
+        id_dropout: float = 0.0,
+    ):
         super().__init__()
         self.net = net
         self.text_encoder = text_encoder
+        self.id_dropout = id_dropout
 
     def current_text_bank(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The stored bank, with the batch's items re-encoded (with gradients) when tuning."""
@@ -47,7 +53,12 @@ class NextItemObjective(nn.Module):
         inputs, targets, weights, scenarios = (
             t[:, first:] for t in (inputs, targets, weights, scenarios)
         )
-        vectors = self.net.item_vectors(self.current_text_bank(inputs, targets))
+        id_keep = None
+        if self.training and self.id_dropout > 0:
+            id_keep = (
+                torch.rand(self.net.seen_mask.shape, device=inputs.device) >= self.id_dropout
+            ).float()
+        vectors = self.net.item_vectors(self.current_text_bank(inputs, targets), id_keep)
         states = self.net.user_states(inputs, vectors, scenarios)
         keep = targets > 0
         logits = self.net.logits(states[keep], vectors).float()
