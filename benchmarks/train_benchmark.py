@@ -242,9 +242,13 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix=f"recloop-bench-{args.what}-"))
-    bench = {"loo": bench_loo, "throughput": bench_throughput, "incremental": bench_incremental}[
-        args.what
-    ]
+    benches = {
+        "loo": bench_loo,
+        "throughput": bench_throughput,
+        "incremental": bench_incremental,
+        "cold": bench_cold,
+    }
+    bench = benches[args.what]
     result = bench(workdir)
     print(json.dumps(result, indent=2, default=float))
 
