@@ -75,21 +75,27 @@ def main() -> None:
             )
             seconds.append(time.perf_counter() - started)
             alarms[name].append(result.drift_detected)
+            if name == "clean":
+                fired_now = result.drifted_features
             fired[name].update(result.drifted_features)
         print(
-            f"week {week:2d} ({len(current):5d} events): clean {'ALARM' if alarms['clean'][-1] else 'ok'}",
+            f"week {week:2d} ({len(current):5d} events): "
+            f"clean {'ALARM' if alarms['clean'][-1] else 'ok'} {fired_now}",
             flush=True,
         )
     print()
     print(
-        f"weekly windows checked: {len(alarms['clean'])}  (median {np.median(seconds):.2f} s per check)"
+        f"weekly windows checked: {len(alarms['clean'])}  "
+        f"(median {np.median(seconds):.2f} s per check)"
     )
     print(
-        f"clean-window alarm rate: {np.mean(alarms['clean']):.1%}   fired: {dict(fired['clean'].most_common(5))}"
+        f"clean-window alarm rate: {np.mean(alarms['clean']):.1%}   "
+        f"fired: {dict(fired['clean'].most_common(5))}"
     )
     for name in SHIFTS:
         print(
-            f"detected {name:20s} {np.mean(alarms[name]):6.1%}   fired: {dict(fired[name].most_common(4))}"
+            f"detected {name:20s} {np.mean(alarms[name]):6.1%}   "
+            f"fired: {dict(fired[name].most_common(4))}"
         )
     _time_large_window(settings, events, items, args.no_model)
 

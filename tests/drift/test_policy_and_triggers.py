@@ -37,7 +37,8 @@ def test_default_policy_uses_distances_and_recloops_own_decision():
 def test_pvalue_methods_drift_below_the_threshold(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text(
-        "defaults:\n  numerical: {method: ks, threshold: 0.05}\n  categorical: {method: chisquare, threshold: 0.05}\n"
+        "defaults:\n  numerical: {method: ks, threshold: 0.05}\n"
+        "  categorical: {method: chisquare, threshold: 0.05}\n"
         "decision: {min_drifted_features: 2, min_share_drifted: 0.5}\n"
     )
     policy = load_policy(path)
@@ -52,7 +53,8 @@ def test_bad_policy_files_fail_with_one_line(tmp_path):
         load_policy(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text(
-        "defaults:\n  numerical: {method: wassersteinn, threshold: 0.1}\n  categorical: {method: psi, threshold: 0.1}\n"
+        "defaults:\n  numerical: {method: wassersteinn, threshold: 0.1}\n"
+        "  categorical: {method: psi, threshold: 0.1}\n"
     )
     with pytest.raises(UnusableInputError, match="unknown method"):
         load_policy(bad)

@@ -51,7 +51,6 @@ def test_monitor_flow_emits_event_publishes_artifact_and_survives_a_dead_webhook
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL
 
-
     flows_monitor = _flow_module()
     settings = drifted_store
     settings.drift.log_to_mlflow = False

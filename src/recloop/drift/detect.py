@@ -243,7 +243,10 @@ def _prepare_stats(
         ref_col, cur_col = ref_t[column].dropna(), cur_t[column].dropna()
         skipped = None
         if min(len(ref_col), len(cur_col)) < policy.min_rows:
-            skipped = f"too few rows ({len(ref_col)} reference, {len(cur_col)} current; need {policy.min_rows})"
+            skipped = (
+                f"too few rows ({len(ref_col)} reference, {len(cur_col)} current; "
+                f"need {policy.min_rows})"
+            )
         ref_s, cur_s = _describe(ref_col, cur_col, kind)
         stats.append(
             FeatureStat(

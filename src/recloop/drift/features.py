@@ -248,10 +248,10 @@ def _user_table(ev: pd.DataFrame, genres: pd.DataFrame) -> pd.DataFrame:
         last_ts=(TIMESTAMP_COL, "max"),
         chunk_end=(CHUNK_END_COL, "first"),
     )
-    cats = ev[keys + [ITEM_COL]].merge(genres, on=ITEM_COL, how="left")
+    cats = ev[[*keys, ITEM_COL]].merge(genres, on=ITEM_COL, how="left")
     cats["category"] = cats["category"].fillna(UNKNOWN_CATEGORY)
-    per_cat = cats.groupby(keys + ["category"]).size().rename("n").reset_index()
-    per_cat = per_cat.sort_values(keys + ["n", "category"], ascending=[True, True, False, True])
+    per_cat = cats.groupby([*keys, "category"]).size().rename("n").reset_index()
+    per_cat = per_cat.sort_values([*keys, "n", "category"], ascending=[True, True, False, True])
     top = per_cat.drop_duplicates(keys).set_index(keys)["category"]
     share = per_cat["n"] / per_cat.groupby(keys)["n"].transform("sum")
     entropy = (-share * np.log(share)).groupby([per_cat[k] for k in keys]).sum()
@@ -357,6 +357,8 @@ def _score_cases(
     scores[row[known], flat[known].astype(int)] = -np.inf
     target_score = scores[np.arange(len(targets)), targets]
     rank = (scores > target_score[:, None]).sum(axis=1)
+    repeat = ~np.isfinite(target_score)  # the next item is already in the history
+    scores, target_score, rank = scores[~repeat], target_score[~repeat], rank[~repeat]
     return pd.DataFrame(
         {
             "score_top": scores.max(axis=1),

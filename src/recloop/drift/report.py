@@ -131,7 +131,8 @@ class _Noop:
 def _index_html(result: Any, tables: list[str]) -> str:
     """A small self-contained page: recloop's verdict, the statistics, links to Evidently."""
     rows = "".join(
-        f"<tr class='{'drift' if s.drifted else ''}'><td>{html.escape(s.feature)}</td><td>{s.method}</td>"
+        f"<tr class='{'drift' if s.drifted else ''}'><td>{html.escape(s.feature)}</td>"
+        f"<td>{s.method}</td>"
         f"<td>{'' if s.score is None else f'{s.score:.4f}'}</td><td>{s.threshold:g}</td>"
         f"<td>{'yes' if s.drifted else 'no'}</td><td>{'yes' if s.alarm else 'no'}</td>"
         f"<td>{html.escape(s.reference_summary)}</td><td>{html.escape(s.current_summary)}</td>"
@@ -144,7 +145,8 @@ def _index_html(result: Any, tables: list[str]) -> str:
         "<!doctype html><html><head><meta charset='utf-8'><title>recloop drift report</title>"
         "<style>body{font-family:sans-serif}td,th{padding:2px 8px}tr.drift{background:#fdd}</style>"
         f"</head><body><h1>recloop drift check: {verdict}</h1>"
-        f"<p>reference {_window(result.reference_window)}, current {_window(result.current_window)}; "
+        f"<p>reference {_window(result.reference_window)}, "
+        f"current {_window(result.current_window)}; "
         f"share of alarm features drifted {result.share_drifted:.1%}</p>"
         f"<p>Evidently reports: {links}</p><table><tr><th>feature</th><th>method</th><th>score</th>"
         "<th>threshold</th><th>drifted</th><th>alarm</th><th>reference</th><th>current</th>"

@@ -70,7 +70,8 @@ def decide_retrain(
         if decay is not None and decay > cfg.max_relevance_decay:
             ref, cur = drift.relevance
             reasons.append(
-                f"live relevance fell {decay:.0%} (hit rate@{settings.eval.k} {ref:.3f} -> {cur:.3f}; "
+                f"live relevance fell {decay:.0%} "
+                f"(hit rate@{settings.eval.k} {ref:.3f} -> {cur:.3f}; "
                 f"limit {cfg.max_relevance_decay:.0%})"
             )
     if champion_created_at is not None:
