@@ -80,6 +80,7 @@ def continual(
     paths: list[str] | None = None,
     mode: str = "incremental",
     home: str | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One continual-loop step over whatever new data the store (and ``paths``) hold.
 
@@ -87,12 +88,13 @@ def continual(
         paths: batch files to ingest first (default: every file in ``<home>/inbox``).
         mode: "incremental" (warm start from the champion) or "full" (from scratch).
         home: workspace (default: ``RECLOOP_HOME``).
+        overrides: settings for this run only, e.g. ``{"train": {"epochs": 12}}``.
 
     Returns:
         dict: the step's outcome (status, windows, drift, trigger, candidate, gate).
     """
     logger = get_run_logger()
-    settings = Settings(home=Path(home)) if home else Settings()
+    settings = (Settings(home=Path(home)) if home else Settings()).with_overrides(overrides)
     reports = ingest(settings, paths if paths is not None else step.inbox_files(settings))
     outcome = step.StepOutcome(status="no-new-data", ingest=reports)
     with registry_lock(settings):

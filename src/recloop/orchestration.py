@@ -7,7 +7,7 @@ testable, without Prefect.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from recloop.settings import Settings
 
@@ -28,12 +28,10 @@ def ensure_registry_limit(settings: Settings) -> None:
         try:
             client.read_global_concurrency_limit_by_name(name)
         except ObjectNotFound:
-            try:
+            with suppress(ObjectAlreadyExists):
                 client.create_global_concurrency_limit(
                     GlobalConcurrencyLimitCreate(name=name, limit=1)
                 )
-            except ObjectAlreadyExists:
-                pass
 
 
 @contextmanager

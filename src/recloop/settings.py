@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -146,7 +146,10 @@ class TrainSettings(BaseModel):
     )
     # --- incremental fine-tuning -------------------------------------------------------
     replay_ratio: float = Field(
-        1.0, ge=0, description="Replayed older events per new event in incremental training."
+        1.0,
+        ge=0,
+        description="Replayed older targets per new target in incremental training (drawn "
+        "as whole windows of older users' sequences).",
     )
     incremental_epochs: int = Field(15, gt=0, description="Epoch cap of incremental training.")
     incremental_lr: float = Field(5e-4, gt=0)
@@ -228,9 +231,10 @@ class DriftSettings(BaseModel):
         30.0, gt=0, description="Retrain when the champion was registered longer ago than this."
     )
     min_new_events: int = Field(
-        20_000,
+        1_000,
         gt=0,
-        description="Retrain when this many events arrived after the champion's window.",
+        description="Retrain when this many events arrived after the champion's window "
+        "(incremental fine-tuning is cheap: a few days of a small service's traffic).",
     )
 
 
@@ -315,6 +319,28 @@ class LoopSettings(BaseModel):
         20, gt=0, description="Weeks of history the initial model is trained on."
     )
     simulate_weeks: int = Field(10, gt=0, description="Weeks replayed through the loop.")
+    simulate_max_epochs: int | None = Field(
+        10,
+        gt=0,
+        description="Epoch cap of from-scratch training in the simulation (the initial model "
+        "and the full-retrain arm alike), so a replay fits a CPU budget; None keeps "
+        "train.epochs.",
+    )
+    simulate_patience: int | None = Field(
+        3,
+        gt=0,
+        description="Early-stopping patience of from-scratch training in the simulation; None "
+        "keeps train.patience.",
+    )
+
+    def simulation_overrides(self) -> dict[str, dict[str, Any]]:
+        """Training settings the simulation applies to every run it makes (see fields)."""
+        train: dict[str, Any] = {}
+        if self.simulate_max_epochs is not None:
+            train["epochs"] = self.simulate_max_epochs
+        if self.simulate_patience is not None:
+            train["patience"] = self.simulate_patience
+        return {"train": train} if train else {}
 
 
 class Settings(BaseSettings):
@@ -354,6 +380,18 @@ class Settings(BaseSettings):
     def with_home(self, home: Path) -> Settings:
         """A copy of these settings for another workspace (the simulation's, a test's)."""
         return type(self)(**{**self.model_dump(exclude={"home"}), "home": home})
+
+    def with_overrides(self, overrides: dict[str, Any] | None) -> Settings:
+        """A copy with nested values replaced, e.g. ``{"train": {"epochs": 12}}``.
+
+        Flows take such a dict as a parameter, so a deployment (or the simulation) can tune
+        one run without changing the environment of the worker that executes it.
+        Unknown keys are an error rather than silently ignored.
+        """
+        if not overrides:
+            return self
+        merged = _deep_merge(self.model_dump(), overrides, path="")
+        return type(self)(**merged)
 
     # ---- derived locations: one place decides the workspace layout -------------------
 
@@ -401,3 +439,16 @@ class Settings(BaseSettings):
 def get_settings(**overrides: object) -> Settings:
     """Build settings from the environment, with explicit overrides on top (CLI flags)."""
     return Settings(**overrides)
+
+
+def _deep_merge(base: dict[str, Any], overrides: dict[str, Any], path: str) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in overrides.items():
+        where = f"{path}{key}"
+        if key not in base:
+            raise ValueError(f"unknown setting {where!r}")
+        if isinstance(value, dict) and isinstance(base[key], dict):
+            out[key] = _deep_merge(base[key], value, path=f"{where}.")
+        else:
+            out[key] = value
+    return out

@@ -149,6 +149,8 @@ def run_simulation(
     from recloop.registry import get_champion
     from recloop.training.trainer import train_recommender
 
+    overrides = settings.loop.simulation_overrides()
+    settings = settings.with_overrides(overrides)
     shutil.rmtree(settings.home_dir, ignore_errors=True)
     settings.home_dir.mkdir(parents=True, exist_ok=True)
     dataset = read_dataset(dataset_dir)
@@ -157,7 +159,7 @@ def run_simulation(
     home = str(settings.home_dir)
 
     started = time.perf_counter()
-    first = continual(paths=batches.bootstrap, home=home)
+    first = continual(paths=batches.bootstrap, home=home, overrides=overrides)
     initial = get_champion(settings)
     if initial is None:
         raise UnusableInputError(f"the initial model was not promoted: {first.get('reasons')}")
@@ -183,7 +185,7 @@ def run_simulation(
                 str(fresh.model_dir), cases, fresh.train_seconds
             )
         loop_started = time.perf_counter()
-        outcome = continual(paths=[path], home=home)
+        outcome = continual(paths=[path], home=home, overrides=overrides)
         candidate = outcome.get("candidate") or {}
         arms["continual"].train_seconds = float(candidate.get("train_seconds") or 0.0)
         drift = outcome.get("drift") or {}

@@ -186,3 +186,39 @@ def test_cuda_training_uses_bf16_autocast(ml_slice, tmp_path, embedding_cache_di
     settings = make_settings(tmp_path, embedding_cache_dir, device="auto", epochs=1)
     result = train_recommender(settings, events, items, out_dir=tmp_path / "gpu")
     assert np.isfinite(result.metrics["train_loss"])
+
+
+def test_incremental_problem_reads_history_as_context_and_replays_whole_windows(ml_slice):
+    from recloop.training.prepare import prepare_problem
+    from recloop.training.sequences import sample_windows, training_windows
+
+    events, items = ml_slice
+    events = events.sort_values("timestamp", kind="stable")
+    cut = int(events["timestamp"].quantile(0.8))
+    old, new = events[events["timestamp"] < cut], events[events["timestamp"] >= cut]
+    problem = prepare_problem(new, items, history=old)
+
+    index_of = {int(i): n + 1 for n, i in enumerate(problem.item_ids)}
+    for seq in problem.sequences:
+        user_old = old[old["user_id"] == seq.user_id]
+        # Older events come first and are context only; the new ones are the targets.
+        assert not seq.is_target[: len(user_old)].any()
+        assert seq.is_target[len(user_old) :].all()
+        expected = user_old.sort_values("timestamp", kind="stable")["item_id"].map(index_of)
+        np.testing.assert_array_equal(seq.items[: len(user_old)], expected.to_numpy())
+    windows = training_windows(problem.sequences, max_len=20)
+    # Targets are exactly the new training events that have something before them (a
+    # user's very first event has nothing to be predicted from).
+    assert windows.n_targets == sum(int(seq.is_target[1:].sum()) for seq in problem.sequences)
+    assert problem.n_train_events - windows.n_targets == sum(
+        bool(seq.is_target[0]) for seq in problem.sequences
+    )
+    assert len(problem.replay_sequences) == old["user_id"].nunique()
+    # Popularity counts everything the model has learned from, not just the window.
+    assert problem.popularity.sum() == len(old) + problem.n_train_events
+
+    pool = training_windows(problem.replay_sequences, max_len=20)
+    drawn = sample_windows(pool, 500, seed=7)
+    assert 500 <= drawn.n_targets < 500 + 20  # whole windows: at most one window over
+    again = sample_windows(pool, 500, seed=7)
+    np.testing.assert_array_equal(drawn.inputs, again.inputs)

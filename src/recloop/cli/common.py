@@ -73,7 +73,9 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         except Exception as exc:
             if os.environ.get("RECLOOP_DEBUG"):
                 raise
-            message = f"internal error: {type(exc).__name__}: {exc} (RECLOOP_DEBUG=1 shows the traceback)"
+            message = (
+                f"internal error: {type(exc).__name__}: {exc} (RECLOOP_DEBUG=1 shows the traceback)"
+            )
             raise fail(message.replace("\n", " "), 1) from None
 
     return wrapper

@@ -1,8 +1,17 @@
 """Turn events, a catalog and (optionally) a parent model into one training problem.
 
 Decides the item vocabulary (the parent's items keep their rows, new catalog items are
-appended: the id space grows), mixes in the replay sample for incremental training,
-applies the positive threshold, and splits off validation cases when none are given.
+appended: the id space grows), applies the positive threshold, and splits off validation
+cases when none are given.
+
+Incremental training gets the older events as ``history``. They play two parts, both as
+sequences, so that training sees users the way serving does (with their past):
+
+* context: a user active in the new window is read with their older events before the new
+  ones, but only the new events are targets;
+* replay: the older users' sequences form a pool from which the trainer draws whole
+  windows (``train.replay_ratio`` replayed targets per new target) so the model does not
+  forget what it knew.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ import pandas as pd
 from recloop.columns import ITEM_COL, SCENARIO_COL, TIMESTAMP_COL, USER_COL, VALUE_COL
 from recloop.errors import UnusableInputError
 from recloop.training.sequences import (
+    TARGET_FLAG,
     UserSequence,
     item_index_map,
     scenario_index_map,
@@ -39,23 +49,14 @@ class TrainingProblem:
     item_ids: np.ndarray
     items: pd.DataFrame  # catalog rows in model order
     scenarios: list[str]
-    sequences: list[UserSequence]
+    sequences: list[UserSequence]  # new events are targets, older ones context only
+    replay_sequences: list[UserSequence]  # older users' full sequences (incremental only)
     valid_cases: list[ValidationCase]
     popularity: np.ndarray  # (n_items,) training interactions
     seen: np.ndarray  # (n_items,) bool: item has a training interaction
     window_start: int | None
     window_end: int | None
     n_train_events: int
-
-
-def sample_replay(
-    replay_events: pd.DataFrame | None, n_new: int, ratio: float, seed: int
-) -> pd.DataFrame | None:
-    """A seeded uniform sample of ``ratio * n_new`` older events (all when fewer exist)."""
-    if replay_events is None or len(replay_events) == 0 or ratio <= 0:
-        return None
-    n = min(len(replay_events), round(ratio * n_new))
-    return replay_events.sample(n=n, random_state=seed) if n < len(replay_events) else replay_events
 
 
 def split_last_per_user(
@@ -98,7 +99,7 @@ def prepare_problem(
     parent_items: pd.DataFrame | None = None,
     parent_scenarios: list[str] | None = None,
     parent_seen: np.ndarray | None = None,
-    replay: pd.DataFrame | None = None,
+    history: pd.DataFrame | None = None,
     valid_events: pd.DataFrame | None = None,
     positive_threshold: float | None = None,
 ) -> TrainingProblem:
@@ -109,15 +110,17 @@ def prepare_problem(
         int(events[TIMESTAMP_COL].min()),
         int(events[TIMESTAMP_COL].max()) + 1,
     )
-    if replay is not None:
-        events = pd.concat([replay, events], ignore_index=True)
+    history = history if history is not None and len(history) else None
     if positive_threshold is not None:
         events = events[events[VALUE_COL] >= positive_threshold]
+        if history is not None:
+            history = history[history[VALUE_COL] >= positive_threshold]
     if valid_events is None:
         events, valid_events = split_last_per_user(events)
     elif positive_threshold is not None:
         valid_events = valid_events[valid_events[VALUE_COL] >= positive_threshold]
-    catalog = build_vocabulary(items, pd.concat([events, valid_events]), parent_items)
+    everything = [events, valid_events] + ([history] if history is not None else [])
+    catalog = build_vocabulary(items, pd.concat(everything), parent_items)
     item_ids = catalog[ITEM_COL].to_numpy(dtype=np.int64)
     index_of = item_index_map(item_ids)
     scenarios = list(parent_scenarios or [])
@@ -125,9 +128,24 @@ def prepare_problem(
         if SCENARIO_COL in frame.columns:
             scenarios += sorted(set(frame[SCENARIO_COL].dropna().astype(str)) - set(scenarios))
     scenario_of = scenario_index_map(scenarios)
-    sequences = user_sequences(events, index_of, scenario_of)
+    learned = events
+    replay_sequences: list[UserSequence] = []
+    if history is None:
+        sequences = user_sequences(events, index_of, scenario_of)
+    else:
+        context = history[history[USER_COL].isin(events[USER_COL].unique())]
+        sequences = user_sequences(
+            pd.concat(
+                [context.assign(**{TARGET_FLAG: False}), events.assign(**{TARGET_FLAG: True})],
+                ignore_index=True,
+            ),
+            index_of,
+            scenario_of,
+        )
+        replay_sequences = list(user_sequences(history, index_of, scenario_of).values())
+        learned = pd.concat([history, events], ignore_index=True)
     popularity = np.bincount(
-        events[ITEM_COL].map(index_of).to_numpy(dtype=np.int64), minlength=len(item_ids) + 1
+        learned[ITEM_COL].map(index_of).to_numpy(dtype=np.int64), minlength=len(item_ids) + 1
     )[1:].astype(np.float32)
     seen = popularity > 0
     if parent_seen is not None:
@@ -137,6 +155,7 @@ def prepare_problem(
         items=catalog,
         scenarios=scenarios,
         sequences=list(sequences.values()),
+        replay_sequences=replay_sequences,
         valid_cases=_validation_cases(valid_events, sequences, index_of, scenario_of),
         popularity=popularity,
         seen=seen,

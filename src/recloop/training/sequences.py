@@ -23,6 +23,9 @@ class UserSequence:
     items: np.ndarray  # int64 item indices, oldest first
     values: np.ndarray  # float32 event values
     scenarios: np.ndarray  # int64 scenario indices (0: none)
+    # Which events are prediction targets (None: all). Incremental training reads a
+    # user's older events as context but learns only to predict the new ones.
+    is_target: np.ndarray | None = None
 
 
 @dataclass
@@ -33,6 +36,27 @@ class TrainingWindows:
     targets: np.ndarray  # (N, L) int64, 0 where there is nothing to predict
     weights: np.ndarray  # (N, L) float32 loss weight per target
     scenarios: np.ndarray  # (N, L) int64 scenario of each target event
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def n_targets(self) -> int:
+        return int((self.weights > 0).sum())
+
+    def take(self, rows: np.ndarray) -> TrainingWindows:
+        return TrainingWindows(
+            self.inputs[rows], self.targets[rows], self.weights[rows], self.scenarios[rows]
+        )
+
+    @staticmethod
+    def concat(parts: list[TrainingWindows]) -> TrainingWindows:
+        return TrainingWindows(
+            *(np.concatenate([getattr(p, f) for p in parts]) for f in _WINDOW_FIELDS)
+        )
+
+
+_WINDOW_FIELDS = ("inputs", "targets", "weights", "scenarios")
 
 
 def time_ordered(events: pd.DataFrame) -> pd.DataFrame:
@@ -51,12 +75,18 @@ def scenario_index_map(scenarios: list[str]) -> dict[str, int]:
     return {name: pos + 1 for pos, name in enumerate(scenarios)}
 
 
+TARGET_FLAG = "_is_target"  # optional bool column: False marks context-only events
+
+
 def user_sequences(
     events: pd.DataFrame,
     index_of: dict[int, int],
     scenario_of: dict[str, int] | None = None,
 ) -> dict[int, UserSequence]:
-    """Group events by user into time-ordered index sequences (unknown items dropped)."""
+    """Group events by user into time-ordered index sequences (unknown items dropped).
+
+    A ``TARGET_FLAG`` column, when present, becomes each sequence's ``is_target``.
+    """
     ordered = time_ordered(events)
     item_idx = ordered[ITEM_COL].map(index_of)
     known = item_idx.notna().to_numpy()
@@ -66,6 +96,7 @@ def user_sequences(
     scen = np.zeros(len(ordered), dtype=np.int64)
     if scenario_of and SCENARIO_COL in ordered.columns:
         scen = ordered[SCENARIO_COL].map(scenario_of).fillna(0).astype("int64").to_numpy()
+    flags = ordered[TARGET_FLAG].to_numpy(dtype=bool) if TARGET_FLAG in ordered.columns else None
     users = ordered[USER_COL].to_numpy()
     order = np.argsort(users, kind="stable")
     bounds = np.flatnonzero(np.diff(users[order])) + 1
@@ -74,7 +105,13 @@ def user_sequences(
         if len(group) == 0:
             continue
         user = int(users[group[0]])
-        sequences[user] = UserSequence(user, item_idx[group], values[group], scen[group])
+        sequences[user] = UserSequence(
+            user,
+            item_idx[group],
+            values[group],
+            scen[group],
+            None if flags is None else flags[group],
+        )
     return sequences
 
 
@@ -86,35 +123,57 @@ def training_windows(
     A long history gives several windows (newest first, stepping back ``max_len``), so no
     event is wasted as a target; each window predicts events 1..n from events 0..n-1.
     """
-    rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    rows = []
     for seq in sequences:
         end = len(seq.items)
         while end >= 2:
             start = max(0, end - max_len - 1)
-            rows.append(
-                (
-                    seq.items[start : end - 1],
-                    seq.items[start + 1 : end],
-                    seq.values[start + 1 : end],
-                    seq.scenarios[start + 1 : end],
-                )
+            span = slice(start + 1, end)
+            mask = (
+                np.ones(end - start - 1, dtype=bool)
+                if seq.is_target is None
+                else seq.is_target[span].astype(bool)
             )
+            if mask.any():  # a window of context only teaches nothing
+                rows.append(
+                    (
+                        seq.items[start : end - 1],
+                        seq.items[span],
+                        seq.values[span],
+                        seq.scenarios[span],
+                        mask,
+                    )
+                )
             end = start + 1 if start > 0 else 0
     n = len(rows)
     inputs = np.zeros((n, max_len), dtype=np.int64)
     targets = np.zeros((n, max_len), dtype=np.int64)
     weights = np.zeros((n, max_len), dtype=np.float32)
     scenarios = np.zeros((n, max_len), dtype=np.int64)
-    for r, (inp, tgt, val, scen) in enumerate(rows):
+    for r, (inp, tgt, val, scen, mask) in enumerate(rows):
         width = len(inp)
         inputs[r, max_len - width :] = inp
         targets[r, max_len - width :] = tgt
-        weights[r, max_len - width :] = val if value_weighted else 1.0
+        weights[r, max_len - width :] = (val if value_weighted else 1.0) * mask
         scenarios[r, max_len - width :] = scen
     if value_weighted and n:
-        positive = weights[targets > 0]
+        positive = weights[weights > 0]
         weights = weights / max(float(positive.mean()), 1e-9)
     return TrainingWindows(inputs, targets, weights, scenarios)
+
+
+def sample_windows(windows: TrainingWindows, n_targets: int, seed: int) -> TrainingWindows:
+    """A seeded random subset of whole windows holding about ``n_targets`` targets.
+
+    Replay draws sequences, not scattered events: each replayed target keeps the history
+    that preceded it, as it will have when the model serves.
+    """
+    if n_targets <= 0 or len(windows) == 0:
+        return windows.take(np.arange(0))
+    order = np.random.default_rng(seed).permutation(len(windows))
+    counts = (windows.weights[order] > 0).sum(axis=1)
+    keep = order[: int(np.searchsorted(np.cumsum(counts), n_targets)) + 1]
+    return windows.take(np.sort(keep))
 
 
 def left_pad(histories: list[np.ndarray], max_len: int) -> np.ndarray:

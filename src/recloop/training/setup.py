@@ -19,8 +19,8 @@ from recloop.model.text import cached_text_embeddings, item_texts, load_encoder
 from recloop.model.text_tower import ItemTextEncoder, merged_encoder, wrap_lora
 from recloop.settings import Settings
 from recloop.training.checkpoint import remove_checkpoint
-from recloop.training.prepare import TrainingProblem, prepare_problem, sample_replay
-from recloop.training.sequences import TrainingWindows, training_windows
+from recloop.training.prepare import TrainingProblem, prepare_problem
+from recloop.training.sequences import TrainingWindows, sample_windows, training_windows
 from recloop.training.warm_start import Parent, grow_into, load_parent
 
 # Settings that only decide when a run stops, not its trajectory: a run may resume with
@@ -131,14 +131,13 @@ def build_run(
     cfg = settings.train
     seed_everything(cfg.seed)
     parent = load_parent(resolve_model_dir(str(init_from))) if init_from else None
-    replay = sample_replay(replay_events, len(events), cfg.replay_ratio, cfg.seed)
     problem = prepare_problem(
         events,
         items,
         parent_items=parent.items if parent else None,
         parent_scenarios=parent.scenarios if parent else None,
         parent_seen=parent.seen if parent else None,
-        replay=replay,
+        history=replay_events,
         valid_events=valid_events,
         positive_threshold=cfg.positive_threshold,
     )
@@ -157,6 +156,12 @@ def build_run(
     windows = training_windows(
         problem.sequences, net.config.max_len, value_weighted=cfg.value_weighted
     )
+    if problem.replay_sequences and cfg.replay_ratio > 0:
+        pool = training_windows(
+            problem.replay_sequences, net.config.max_len, value_weighted=cfg.value_weighted
+        )
+        replayed = sample_windows(pool, round(cfg.replay_ratio * windows.n_targets), cfg.seed)
+        windows = TrainingWindows.concat([windows, replayed])
     schedule = (
         Schedule(cfg.incremental_epochs, cfg.incremental_lr, cfg.incremental_warmup_steps)
         if parent

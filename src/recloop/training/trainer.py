@@ -63,8 +63,9 @@ def train_recommender(
         items: the catalog (text fields per ``train.text_fields``).
         init_from: a model directory or MLflow model URI to warm-start from; then the
             epoch cap, learning rate and warm-up come from the ``incremental_*`` settings.
-        replay_events: older events; a seeded sample of ``replay_ratio`` times the new
-            events is mixed in, so the model does not forget what it knew.
+        replay_events: older events: the context of users active in ``events`` and a pool
+            of sequences from which ``replay_ratio`` replayed targets per new target are
+            drawn (seeded, whole windows), so the model does not forget what it knew.
         valid_events: events to early-stop on (each user's history is their training
             events); None holds out every user's last training event.
         out_dir: where the model directory goes; a checkpoint found there is resumed.
