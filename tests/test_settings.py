@@ -27,7 +27,7 @@ def test_unknown_or_invalid_override_is_an_error(tmp_path: Path):
     from recloop.settings import Settings
 
     base = Settings(home=tmp_path)
-    with pytest.raises(ValueError, match="unknown setting 'train.epochz'"):
+    with pytest.raises(ValueError, match=r"unknown setting 'train\.epochz'"):
         base.with_overrides({"train": {"epochz": 3}})
     with pytest.raises(ValidationError):
         base.with_overrides({"train": {"epochs": 0}})

@@ -112,16 +112,15 @@ class ArmScorer:
 
     def score_week(self, uri_or_dir: str, cases, train_seconds: float, version=None) -> ArmWeek:
         from recloop.evaluation.harness import evaluate_scorer
-        from recloop.evaluation.significance import per_user_means
 
         result = evaluate_scorer(self.model(uri_or_dir), cases, k=10, items=self.items)
-        per_user = per_user_means(result.per_user, "ndcg@10").sort_index()
+        per_user = result.per_user.groupby("user_id")["ndcg@10"].sum().sort_index()
         return ArmWeek(
             ndcg=float(result.metrics["ndcg@10"]),
             coverage=float(result.metrics["coverage@10"]),
             train_seconds=train_seconds,
             version=version,
-            per_user_ndcg=per_user.to_numpy(dtype=float).tolist(),
+            per_user_ndcg_sum=per_user.to_numpy(dtype=float).tolist(),
         )
 
 
@@ -173,6 +172,8 @@ def run_simulation(
     for index, (start, end, path) in enumerate(batches.weekly, start=1):
         seen = dataset.events[dataset.events[TIMESTAMP_COL] < end]
         cases = next_window_cases(seen, start, end - start)
+        users, counts = np.unique(np.asarray(cases.user_ids, dtype=np.int64), return_counts=True)
+        users_cases = {int(u): int(c) for u, c in zip(users, counts, strict=True)}
         champion = get_champion(settings)
         arms = {
             "continual": scorer.score_week(champion.model_uri, cases, 0.0, champion.version),
@@ -199,7 +200,8 @@ def run_simulation(
                 ).sum()
             ),
             test_cases=len(cases),
-            test_users=sorted({int(u) for u in cases.user_ids}),
+            test_users=sorted(users_cases),
+            test_user_cases=[users_cases[u] for u in sorted(users_cases)],
             arms=arms,
             drift_detected=bool(drift.get("drift_detected", False)),
             drifted_features=list(drift.get("drifted_features", [])),
@@ -220,31 +222,37 @@ def run_simulation(
 
 
 def bootstrap_comparison(records: list[WeekRecord], settings: Settings) -> dict[str, Any]:
-    """Mean NDCG@10 of each arm with a bootstrap interval, and continual minus frozen.
+    """Mean NDCG@10 over the weeks for each arm, with bootstrap intervals, and the gaps.
 
-    Units are (week, user) pairs: a user's mean NDCG@10 over their test events of a week.
-    The paired bootstrap resamples them jointly, so the arms are compared on the very same
-    test events.
+    The statistic is the one the summary reports (each week's NDCG@10 over its cases,
+    averaged over weeks); the bootstrap resamples users within each week, the same draw
+    for every arm, so differences between arms are paired on the very same test events.
     """
-    from recloop.evaluation.significance import paired_bootstrap
+    from recloop.evaluation.significance import interval, stratified_bootstrap, two_sided_p
 
-    pooled = {
-        arm: np.concatenate([np.asarray(r.arms[arm].per_user_ndcg) for r in records])
-        for arm in records[0].arms
-    }
-    out: dict[str, Any] = {}
+    arms = list(records[0].arms)
+    sums = {arm: [np.asarray(r.arms[arm].per_user_ndcg_sum) for r in records] for arm in arms}
+    counts = [np.asarray(r.test_user_cases, dtype=np.float64) for r in records]
     samples, seed = settings.eval.bootstrap_samples, settings.eval.bootstrap_seed
-    for arm, values in pooled.items():
-        res = paired_bootstrap(values, np.zeros_like(values), samples=samples, seed=seed)
-        out[arm] = {"mean_ndcg@10": float(values.mean()), "low": res.low, "high": res.high}
-    diff = paired_bootstrap(pooled["continual"], pooled["frozen"], samples=samples, seed=seed)
+    draws, points = stratified_bootstrap(sums, counts, samples=samples, seed=seed)
+    out: dict[str, Any] = {"unit": "users within each week", "samples": samples}
+    for arm in arms:
+        low, high = interval(draws[arm])
+        out[arm] = {"mean_ndcg@10": points[arm], "low": low, "high": high}
+    gap = draws["continual"] - draws["frozen"]
+    low, high = interval(gap)
     out["continual_minus_frozen"] = {
-        "diff": diff.diff,
-        "low": diff.low,
-        "high": diff.high,
-        "p_value": diff.p_value,
+        "diff": points["continual"] - points["frozen"],
+        "low": low,
+        "high": high,
+        "p_value": two_sided_p(gap),
     }
-    if "full_retrain" in pooled:
-        ratio = pooled["continual"].mean() / max(pooled["full_retrain"].mean(), 1e-12)
-        out["continual_over_full_retrain"] = float(ratio)
+    if "full_retrain" in arms:
+        ratio = draws["continual"] / np.maximum(draws["full_retrain"], 1e-12)
+        low, high = interval(ratio)
+        out["continual_over_full_retrain"] = {
+            "ratio": points["continual"] / max(points["full_retrain"], 1e-12),
+            "low": low,
+            "high": high,
+        }
     return out

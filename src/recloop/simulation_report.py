@@ -33,7 +33,7 @@ class ArmWeek:
     coverage: float
     train_seconds: float
     version: str | None = None
-    per_user_ndcg: list[float] = field(default_factory=list)
+    per_user_ndcg_sum: list[float] = field(default_factory=list)  # aligned with test_users
 
 
 @dataclass
@@ -46,6 +46,7 @@ class WeekRecord:
     events: int
     test_cases: int
     test_users: list[int]
+    test_user_cases: list[int]  # next-item cases per test user (same order)
     arms: dict[str, ArmWeek]
     drift_detected: bool
     drifted_features: list[str]
@@ -86,8 +87,9 @@ def summarize(
 def _week_json(record: WeekRecord) -> dict[str, Any]:
     data = asdict(record)
     data.pop("test_users")
+    data.pop("test_user_cases")
     for arm in data["arms"].values():
-        arm.pop("per_user_ndcg")
+        arm.pop("per_user_ndcg_sum")
     return data
 
 
@@ -133,9 +135,16 @@ def plot_weeks(records: list[WeekRecord], path: Path) -> None:
 def render_html(summary: dict[str, Any], png: Path) -> str:
     """A self-contained page: summary table, plot, and the per-week log."""
     image = base64.b64encode(png.read_bytes()).decode("ascii")
+    boot = summary.get("bootstrap") or {}
+
+    def ci(arm: str) -> str:
+        b = boot.get(arm)
+        return f"[{b['low']:.4f}, {b['high']:.4f}]" if b else ""
+
     arm_rows = "".join(
         f"<tr><td>{html.escape(ARM_LABELS[a])}</td><td>{v['mean_ndcg@10']:.4f}</td>"
-        f"<td>{v['mean_coverage@10']:.4f}</td><td>{v['train_seconds']:.1f}</td></tr>"
+        f"<td>{ci(a)}</td><td>{v['mean_coverage@10']:.4f}</td>"
+        f"<td>{v['train_seconds']:.1f}</td></tr>"
         for a, v in summary["arms"].items()
     )
     week_rows = "".join(
@@ -156,8 +165,19 @@ def render_html(summary: dict[str, Any], png: Path) -> str:
         + "</tr>"
         for w in summary["per_week"]
     )
-    boot = summary.get("bootstrap") or {}
-    boot_text = html.escape(json.dumps(boot))
+    gap = boot.get("continual_minus_frozen") or {}
+    gap_text = (
+        f"{gap['diff']:+.4f} NDCG@10, 95% CI [{gap['low']:+.4f}, {gap['high']:+.4f}], "
+        f"p = {gap['p_value']:.3f}"
+        if gap
+        else "n/a"
+    )
+    ratio = boot.get("continual_over_full_retrain") or {}
+    ratio_text = (
+        f"{ratio['ratio']:.3f}, 95% CI [{ratio['low']:.3f}, {ratio['high']:.3f}]"
+        if ratio
+        else "n/a (no full-retrain arm)"
+    )
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>recloop simulation</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
 table{{border-collapse:collapse}}
@@ -165,9 +185,13 @@ td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}}</style>
 </head><body><h1>recloop replay simulation</h1>
 <p>{summary["weeks"]} weeks replayed; {summary["promotions"]} promotions,
 {summary["rejections"]} rejections, {summary["drift_events"]} drift alarms.</p>
-<table><tr><th>arm</th><th>mean NDCG@10</th><th>mean coverage@10</th><th>train s</th></tr>
+<table><tr><th>arm</th><th>mean NDCG@10</th><th>95% bootstrap CI</th>
+<th>mean coverage@10</th><th>train s</th></tr>
 {arm_rows}</table>
-<p>Paired bootstrap over (week, user) pairs, continual minus frozen: <code>{boot_text}</code></p>
+<p>Mean over weeks of each week's NDCG@10; intervals from a bootstrap of users within
+each week (paired across arms).</p>
+<p>Continual minus never retrained: {html.escape(gap_text)}.<br>
+Continual over full retrain: {html.escape(ratio_text)}.</p>
 <img alt="per-week NDCG@10 and coverage@10" src="data:image/png;base64,{image}">
 <h2>Per week</h2><table><tr><th>week</th><th>start</th><th>test cases</th>
 <th>continual</th><th>frozen</th><th>full retrain</th><th>drift</th><th>decision</th>

@@ -104,3 +104,58 @@ def _paired_arrays(a, b) -> tuple[np.ndarray, np.ndarray]:
     if np.isnan(a_values).any() or np.isnan(b_values).any():
         raise UnusableInputError("per-user metric values contain NaN")
     return a_values, b_values
+
+
+def stratified_bootstrap(
+    sums: dict[str, list[np.ndarray]],
+    counts: list[np.ndarray],
+    *,
+    samples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Bootstrap of "mean over periods of the per-case mean metric", for several models.
+
+    A replay reports each model's metric per period (week) as the mean over that period's
+    cases, and then the mean over periods. To put an interval on exactly that number,
+    users are resampled with replacement *within* each period (the same draw for every
+    model, so comparisons are paired) and each period's mean is recomputed as
+    sum(resampled users' case metric sums) / sum(their case counts).
+
+    Args:
+        sums: per model, one array per period of per-user sums of the case metric.
+        counts: one array per period of per-user case counts (aligned with ``sums``).
+        samples, seed, confidence: as in :func:`paired_bootstrap`.
+
+    Returns:
+        (draws, points): per model the ``samples`` resampled statistics, and the statistic
+        on the data as observed (equal to the mean of the periods' means).
+    """
+    if not counts or any(len(c) == 0 for c in counts):
+        raise UnusableInputError("every period needs at least one user")
+    rng = np.random.default_rng(seed)
+    draws = {name: np.zeros(samples) for name in sums}
+    points = {name: 0.0 for name in sums}
+    for period, count in enumerate(counts):
+        picks = rng.integers(0, len(count), size=(samples, len(count)))
+        denominator = count[picks].sum(axis=1)
+        for name, per_period in sums.items():
+            values = per_period[period]
+            draws[name] += values[picks].sum(axis=1) / denominator
+            points[name] += float(values.sum() / count.sum())
+    periods = len(counts)
+    return {n: d / periods for n, d in draws.items()}, {n: p / periods for n, p in points.items()}
+
+
+def interval(draws: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of bootstrap draws."""
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(draws, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def two_sided_p(differences: np.ndarray) -> float:
+    """Twice the smaller share of bootstrap differences on either side of 0 (capped at 1)."""
+    if np.all(differences == 0):
+        return 1.0
+    return float(min(1.0, 2 * min(np.mean(differences <= 0), np.mean(differences >= 0))))
