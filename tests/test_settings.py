@@ -43,6 +43,6 @@ def test_simulation_overrides_cap_from_scratch_training(monkeypatch, tmp_path: P
     capped = settings.with_overrides(settings.loop.simulation_overrides())
     assert (capped.train.epochs, capped.train.patience) == (5, 2)
 
-    monkeypatch.setenv("RECLOOP_LOOP__SIMULATE_MAX_EPOCHS", "null")
-    monkeypatch.setenv("RECLOOP_LOOP__SIMULATE_PATIENCE", "null")
+    monkeypatch.setenv("RECLOOP_LOOP__SIMULATE_MAX_EPOCHS", "0")
+    monkeypatch.setenv("RECLOOP_LOOP__SIMULATE_PATIENCE", "0")
     assert Settings(home=tmp_path).loop.simulation_overrides() == {}

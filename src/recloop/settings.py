@@ -319,26 +319,26 @@ class LoopSettings(BaseModel):
         20, gt=0, description="Weeks of history the initial model is trained on."
     )
     simulate_weeks: int = Field(10, gt=0, description="Weeks replayed through the loop.")
-    simulate_max_epochs: int | None = Field(
+    simulate_max_epochs: int = Field(
         10,
-        gt=0,
+        ge=0,
         description="Epoch cap of from-scratch training in the simulation (the initial model "
-        "and the full-retrain arm alike), so a replay fits a CPU budget; None keeps "
+        "and the full-retrain arm alike), so a replay fits a CPU budget; 0 keeps "
         "train.epochs.",
     )
-    simulate_patience: int | None = Field(
+    simulate_patience: int = Field(
         3,
-        gt=0,
-        description="Early-stopping patience of from-scratch training in the simulation; None "
+        ge=0,
+        description="Early-stopping patience of from-scratch training in the simulation; 0 "
         "keeps train.patience.",
     )
 
     def simulation_overrides(self) -> dict[str, dict[str, Any]]:
         """Training settings the simulation applies to every run it makes (see fields)."""
         train: dict[str, Any] = {}
-        if self.simulate_max_epochs is not None:
+        if self.simulate_max_epochs:
             train["epochs"] = self.simulate_max_epochs
-        if self.simulate_patience is not None:
+        if self.simulate_patience:
             train["patience"] = self.simulate_patience
         return {"train": train} if train else {}
 
