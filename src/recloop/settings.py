@@ -316,9 +316,14 @@ class LoopSettings(BaseModel):
         description="Directory of the Prefect flow files (the simulation runs flows/continual.py).",
     )
     simulate_bootstrap_weeks: int = Field(
-        20, gt=0, description="Weeks of history the initial model is trained on."
+        22, gt=0, description="Weeks of history the initial model is trained on."
     )
-    simulate_weeks: int = Field(10, gt=0, description="Weeks replayed through the loop.")
+    simulate_weeks: int = Field(
+        8,
+        gt=0,
+        description="Weeks replayed through the loop (MovieLens-100k: 22 + 8 covers its 31 "
+        "weeks, the last one partial).",
+    )
     simulate_max_epochs: int = Field(
         10,
         ge=0,

@@ -1,11 +1,12 @@
 """Server mode end to end: deployments on a process work pool, run by a real worker.
 
 recloop is pointed at the MLflow tracking server (PostgreSQL backend), the Prefect server
-(PostgreSQL) and a PostgreSQL event store through the environment only. Two deployments
+(PostgreSQL) and a PostgreSQL event store through the environment only. Three deployments
 from ``tests/integration/prefect.yaml`` run on one worker: the real ingest flow
-(``flows/ingest.py``) on MovieLens-100k files, and a small flow that logs to MLflow. Flow-run
-states are read back from the Prefect REST API, the logged run from the MLflow REST API, and
-the stores themselves with SQL.
+(``flows/ingest.py``) on MovieLens-100k files, a small flow that logs to MLflow, and then the
+real continual loop (``flows/continual.py``), which trains on the stored events, registers
+the model on the tracking server and promotes it. Flow-run states are read back from the
+Prefect REST API, the registry from the MLflow REST API, and the stores themselves with SQL.
 """
 
 from __future__ import annotations
@@ -74,9 +75,39 @@ def event_batch(movielens_dir, tmp_path) -> Path:
     return path
 
 
+def continual_overrides(tmp_path: Path, cache_dir: Path) -> dict:
+    """A tiny model and a permissive gate: the test checks the servers' side, not quality."""
+    import yaml
+
+    from recloop.settings import PACKAGE_DIR
+
+    policy = yaml.safe_load((PACKAGE_DIR / "gate_policy.yaml").read_text())
+    policy["floors"] = {key: 1e-4 for key in policy["floors"]}
+    policy["infrastructure"]["p95_latency_ms"] = 5000
+    policy_file = tmp_path / "gate_policy.yaml"
+    policy_file.write_text(yaml.safe_dump(policy))
+    return {
+        "cache_dir": str(cache_dir),
+        "train": {
+            "hidden_dim": 16,
+            "num_heads": 1,
+            "num_layers": 1,
+            "max_len": 20,
+            "epochs": 2,
+            "warmup_steps": 0,
+        },
+        "eval": {"bootstrap_samples": 200},
+        "drift": {"log_to_mlflow": False},
+        "gate": {"policy_file": str(policy_file)},
+        # The batch is the first rows of a file that is not in time order: hold out the
+        # last 30 days (a few hundred events) so the gate has users to evaluate.
+        "loop": {"holdout_days": 30},
+    }
+
+
 def test_deployments_run_on_worker_against_postgres_servers(
     servers, prefect_cli, process_worker, prefect_api, mlflow_api, wait_flow_run,
-    movielens_dir, event_batch, pg_url,
+    movielens_dir, event_batch, pg_url, tmp_path, embedding_cache_dir,
 ):  # fmt: skip
     prefect_cli("work-pool", "create", POOL, "--type", "process", "--overwrite")
     # `prefect deploy` resolves the pull step's {{ $RECLOOP_PROJECT_DIR }} when it runs (checked
@@ -121,3 +152,38 @@ def test_deployments_run_on_worker_against_postgres_servers(
     stored = sql_rows(servers.mlflow_db_url, f"SELECT status FROM runs WHERE run_uuid = '{run_id}'")
     assert stored == [("FINISHED",)]
     assert list(servers.artifact_root.rglob("tracking_uri.txt"))
+
+    # The continual loop as a deployment, on the events the ingest run stored: no champion
+    # yet, so it trains from scratch, registers on the MLflow server and the bootstrap gate
+    # rule promotes it.
+    continual_id = trigger(
+        prefect_cli,
+        "continual/continual",
+        {
+            "paths": [],
+            "home": str(tmp_path / "workspace"),
+            "overrides": continual_overrides(tmp_path, embedding_cache_dir),
+        },
+    )
+    run = wait_flow_run(continual_id, timeout=480)
+    assert run["state_type"] == "COMPLETED", run["state"]
+    assert run["work_pool_name"] == POOL
+    model = mlflow_api.get(
+        "registered-models/get", params={"name": "recloop-recommender"}
+    ).raise_for_status()
+    aliases = {a["alias"]: a["version"] for a in model.json()["registered_model"]["aliases"]}
+    assert aliases == {"champion": "1"}
+    version = mlflow_api.get(
+        "model-versions/get", params={"name": "recloop-recommender", "version": "1"}
+    ).raise_for_status()
+    tags = {t["key"]: t["value"] for t in version.json()["model_version"]["tags"]}
+    assert tags["recloop.gate.decision"] == "passed"
+    assert tags["recloop.train_mode"] == "full"
+    stored = sql_rows(
+        servers.mlflow_db_url,
+        "SELECT alias, version FROM registered_model_aliases WHERE name = 'recloop-recommender'",
+    )
+    assert stored == [("champion", 1)]
+    # The registry lock is a global concurrency limit on the Prefect server, released.
+    limit = prefect_api.get("v2/concurrency_limits/recloop-registry").raise_for_status().json()
+    assert limit["limit"] == 1 and limit["active_slots"] == 0

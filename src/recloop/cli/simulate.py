@@ -7,6 +7,9 @@ from pathlib import Path
 import typer
 
 from recloop.cli.common import emit_json, err_console, handle_errors, load_settings, progress
+from recloop.settings import LoopSettings
+
+_DEFAULTS = LoopSettings()
 
 
 def register(app: typer.Typer) -> None:
@@ -18,9 +21,16 @@ def register(app: typer.Typer) -> None:
 def simulate(
     dataset: str = typer.Argument(..., help="Named dataset (movielens-100k) or a directory."),
     bootstrap_weeks: int | None = typer.Option(
-        None, "--bootstrap-weeks", help="Weeks the initial model learns [settings: 20]."
+        None,
+        "--bootstrap-weeks",
+        help="Weeks the initial model learns "
+        f"[RECLOOP_LOOP__SIMULATE_BOOTSTRAP_WEEKS, {_DEFAULTS.simulate_bootstrap_weeks}].",
     ),
-    weeks: int | None = typer.Option(None, "--weeks", help="Weeks replayed [settings: 10]."),
+    weeks: int | None = typer.Option(
+        None,
+        "--weeks",
+        help=f"Weeks replayed [RECLOOP_LOOP__SIMULATE_WEEKS, {_DEFAULTS.simulate_weeks}].",
+    ),
     full_retrain: bool = typer.Option(
         True, "--full-retrain/--no-full-retrain", help="Also train the from-scratch arm."
     ),
