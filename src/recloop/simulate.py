@@ -172,8 +172,8 @@ def run_simulation(
     for index, (start, end, path) in enumerate(batches.weekly, start=1):
         seen = dataset.events[dataset.events[TIMESTAMP_COL] < end]
         cases = next_window_cases(seen, start, end - start)
-        users, counts = np.unique(np.asarray(cases.user_ids, dtype=np.int64), return_counts=True)
-        users_cases = {int(u): int(c) for u, c in zip(users, counts, strict=True)}
+        # Sorted like the arms' per-user sums (groupby on user id), for the bootstrap.
+        users, user_cases = np.unique(cases.user_ids, return_counts=True)
         champion = get_champion(settings)
         arms = {
             "continual": scorer.score_week(champion.model_uri, cases, 0.0, champion.version),
@@ -200,8 +200,8 @@ def run_simulation(
                 ).sum()
             ),
             test_cases=len(cases),
-            test_users=sorted(users_cases),
-            test_user_cases=[users_cases[u] for u in sorted(users_cases)],
+            test_users=users.tolist(),
+            test_user_cases=user_cases.tolist(),
             arms=arms,
             drift_detected=bool(drift.get("drift_detected", False)),
             drifted_features=list(drift.get("drifted_features", [])),

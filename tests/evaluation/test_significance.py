@@ -55,3 +55,27 @@ def test_series_are_aligned_by_user_and_mismatches_are_errors():
 def test_per_user_means_averages_cases_of_a_user():
     table = pd.DataFrame({"user_id": [1, 1, 2], "ndcg@10": [1.0, 0.0, 0.5]})
     assert per_user_means(table, "ndcg@10").to_dict() == {1: 0.5, 2: 0.5}
+
+
+def test_stratified_bootstrap_point_is_the_mean_of_period_means_and_pairs_models():
+    import numpy as np
+
+    from recloop.evaluation.significance import interval, stratified_bootstrap, two_sided_p
+
+    rng = np.random.default_rng(3)
+    counts = [rng.integers(1, 6, size=n).astype(float) for n in (40, 25, 60)]
+    a = [c * rng.uniform(0, 0.3, size=len(c)) for c in counts]  # per-user sums of a metric
+    b = [s + c * 0.05 for s, c in zip(a, counts, strict=True)]  # B is 0.05 better per case
+    draws, points = stratified_bootstrap({"a": a, "b": b, "a2": a}, counts, samples=500, seed=1)
+
+    expected = np.mean([s.sum() / c.sum() for s, c in zip(a, counts, strict=True)])
+    assert points["a"] == pytest.approx(expected)
+    assert points["b"] - points["a"] == pytest.approx(0.05)
+    low, high = interval(draws["a"])
+    assert low < points["a"] < high
+    # Paired: the same resamples for every model, so B - A is exactly 0.05 in every draw.
+    np.testing.assert_allclose(draws["b"] - draws["a"], 0.05)
+    assert two_sided_p(draws["a2"] - draws["a"]) == 1.0
+    assert two_sided_p(draws["b"] - draws["a"]) == 0.0
+    again, _ = stratified_bootstrap({"a": a}, counts, samples=500, seed=1)
+    np.testing.assert_array_equal(again["a"], draws["a"])

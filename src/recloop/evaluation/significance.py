@@ -67,16 +67,9 @@ def paired_bootstrap(
         stop = min(samples, start + rows_per_chunk)
         picks = rng.integers(0, n, size=(stop - start, n))
         means[start:stop] = differences[picks].mean(axis=1)
-    tail = (1.0 - confidence) / 2
-    low, high = np.quantile(means, [tail, 1.0 - tail])
-    if np.all(differences == 0):
-        p_value = 1.0
-    else:
-        below = np.mean(means <= 0)
-        above = np.mean(means >= 0)
-        p_value = float(min(1.0, 2 * min(below, above)))
+    low, high = interval(means, confidence)
     return BootstrapResult(
-        float(differences.mean()), float(low), float(high), p_value, samples, confidence
+        float(differences.mean()), low, high, two_sided_p(means), samples, confidence
     )
 
 
@@ -149,13 +142,14 @@ def stratified_bootstrap(
 
 def interval(draws: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
     """Percentile interval of bootstrap draws."""
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(draws, [tail, 100 - tail])
+    tail = (1.0 - confidence) / 2
+    low, high = np.quantile(draws, [tail, 1.0 - tail])
     return float(low), float(high)
 
 
-def two_sided_p(differences: np.ndarray) -> float:
-    """Twice the smaller share of bootstrap differences on either side of 0 (capped at 1)."""
-    if np.all(differences == 0):
+def two_sided_p(draws: np.ndarray) -> float:
+    """Twice the smaller share of resampled differences on either side of 0 (capped at 1);
+    1.0 when every draw is 0 (the two models agree on every case)."""
+    if np.all(draws == 0):
         return 1.0
-    return float(min(1.0, 2 * min(np.mean(differences <= 0), np.mean(differences >= 0))))
+    return float(min(1.0, 2 * min(np.mean(draws <= 0), np.mean(draws >= 0))))

@@ -45,9 +45,7 @@ class TrainingWindows:
         return int((self.weights > 0).sum())
 
     def take(self, rows: np.ndarray) -> TrainingWindows:
-        return TrainingWindows(
-            self.inputs[rows], self.targets[rows], self.weights[rows], self.scenarios[rows]
-        )
+        return TrainingWindows(*(getattr(self, f)[rows] for f in _WINDOW_FIELDS))
 
     @staticmethod
     def concat(parts: list[TrainingWindows]) -> TrainingWindows:
