@@ -105,7 +105,6 @@ def stratified_bootstrap(
     *,
     samples: int = 1000,
     seed: int = 0,
-    confidence: float = 0.95,
 ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Bootstrap of "mean over periods of the per-case mean metric", for several models.
 
@@ -118,11 +117,12 @@ def stratified_bootstrap(
     Args:
         sums: per model, one array per period of per-user sums of the case metric.
         counts: one array per period of per-user case counts (aligned with ``sums``).
-        samples, seed, confidence: as in :func:`paired_bootstrap`.
+        samples, seed: as in :func:`paired_bootstrap`.
 
     Returns:
-        (draws, points): per model the ``samples`` resampled statistics, and the statistic
-        on the data as observed (equal to the mean of the periods' means).
+        (draws, points): per model the ``samples`` resampled statistics (pass them, or
+        differences of them, to :func:`interval` and :func:`two_sided_p`), and the
+        statistic on the data as observed (equal to the mean of the periods' means).
     """
     if not counts or any(len(c) == 0 for c in counts):
         raise UnusableInputError("every period needs at least one user")

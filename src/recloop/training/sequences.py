@@ -121,7 +121,8 @@ def training_windows(
     A long history gives several windows (newest first, stepping back ``max_len``), so no
     event is wasted as a target; each window predicts events 1..n from events 0..n-1.
     """
-    rows = []
+    # (inputs, targets, values, scenarios, target mask) of each window
+    rows: list[tuple[np.ndarray, ...]] = []
     for seq in sequences:
         end = len(seq.items)
         while end >= 2:
