@@ -316,13 +316,14 @@ class LoopSettings(BaseModel):
         description="Directory of the Prefect flow files (the simulation runs flows/continual.py).",
     )
     simulate_bootstrap_weeks: int = Field(
-        22, gt=0, description="Weeks of history the initial model is trained on."
+        20, gt=0, description="Weeks of history the initial model is trained on."
     )
     simulate_weeks: int = Field(
-        8,
+        10,
         gt=0,
-        description="Weeks replayed through the loop (MovieLens-100k: 22 + 8 covers its 31 "
-        "weeks, the last one partial).",
+        description="Weeks replayed through the loop (MovieLens-100k: 20 + 10 covers its 31 "
+        "weeks, the last one partial). Ten replayed weeks, rather than eight after a 22-week "
+        "bootstrap, give the comparison of the arms more evidence within the time budget.",
     )
     simulate_max_epochs: int = Field(
         10,

@@ -4,7 +4,7 @@ It answers the question an operator asks before adopting the loop: on real histo
 continual retraining beat a model that is never retrained, and how close does cheap
 incremental fine-tuning come to retraining from scratch every week?
 
-    recloop simulate movielens-100k --bootstrap-weeks 22 --weeks 8
+    recloop simulate movielens-100k --bootstrap-weeks 20 --weeks 10
 
 1. The first ``bootstrap_weeks`` of events (plus the catalogs) go through the ``continual``
    flow: with no champion it trains from scratch and the bootstrap gate rule promotes it.
