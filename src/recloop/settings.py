@@ -98,6 +98,13 @@ class TrainSettings(BaseModel):
     num_heads: int = Field(2, gt=0)
     num_layers: int = Field(2, gt=0)
     max_len: int = Field(50, gt=1, description="Most recent events the user tower reads.")
+    window_stride: int = Field(
+        0,
+        ge=0,
+        description="Events between the ends of a long history's overlapping training windows "
+        "(each event is still a target once); smaller gives early targets more context at "
+        "max_len/stride times the compute. 0: max_len (windows side by side).",
+    )
     dropout: float = Field(0.3, ge=0, lt=1)
     hybrid: bool = Field(
         True,

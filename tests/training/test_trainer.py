@@ -222,3 +222,28 @@ def test_incremental_problem_reads_history_as_context_and_replays_whole_windows(
     assert 500 <= drawn.n_targets < 500 + 20  # whole windows: at most one window over
     again = sample_windows(pool, 500, seed=7)
     np.testing.assert_array_equal(drawn.inputs, again.inputs)
+
+
+@pytest.mark.parametrize("stride", [None, 1, 7, 20])
+def test_overlapping_windows_predict_every_event_once_with_enough_context(ml_slice, stride):
+    from recloop.training.prepare import prepare_problem
+    from recloop.training.sequences import training_windows
+
+    events, items = ml_slice
+    sequences = prepare_problem(events, items).sequences
+    max_len = 20
+    windows = training_windows(sequences, max_len=max_len, stride=stride)
+    # Every event but a user's first is the target of exactly one window, whatever the stride.
+    assert windows.n_targets == sum(len(seq.items) - 1 for seq in sequences)
+    targets = windows.targets[windows.weights > 0]
+    expected = np.concatenate([seq.items[1:] for seq in sequences])
+    np.testing.assert_array_equal(np.sort(targets), np.sort(expected))
+    # Only a user's first max_len - stride targets (in the oldest window) may see fewer than
+    # max_len - stride + 1 earlier events.
+    context = np.cumsum(windows.inputs > 0, axis=1)[windows.weights > 0]
+    short = max_len - (stride or max_len)
+    assert (context <= short).sum() <= sum(min(short, len(seq.items) - 1) for seq in sequences)
+    if stride:
+        assert len(windows) >= len(training_windows(sequences, max_len=max_len))
+    with pytest.raises(ValueError, match="stride"):
+        training_windows(sequences, max_len=max_len, stride=max_len + 1)

@@ -114,13 +114,25 @@ def user_sequences(
 
 
 def training_windows(
-    sequences: list[UserSequence], max_len: int, *, value_weighted: bool = False
+    sequences: list[UserSequence],
+    max_len: int,
+    *,
+    value_weighted: bool = False,
+    stride: int | None = None,
 ) -> TrainingWindows:
     """Cut each sequence into windows of at most ``max_len`` next-item predictions.
 
-    A long history gives several windows (newest first, stepping back ``max_len``), so no
-    event is wasted as a target; each window predicts events 1..n from events 0..n-1.
+    A long history gives several windows, newest first, each ending ``stride`` events
+    before the next newer one (default ``max_len``: windows side by side). Every event is
+    the target of exactly one window: of the newest ``stride`` positions of its window (the
+    oldest window also keeps its older positions). With ``stride < max_len`` windows
+    overlap, so a target early in a long history is still predicted from at least
+    ``max_len - stride`` earlier events instead of from the few events that happen to
+    precede it in a side-by-side chunk; it costs ``max_len / stride`` times the windows.
     """
+    stride = max_len if stride is None else stride
+    if not 1 <= stride <= max_len:
+        raise ValueError(f"stride must be in 1..{max_len}, got {stride}")
     # (inputs, targets, values, scenarios, target mask) of each window
     rows: list[tuple[np.ndarray, ...]] = []
     for seq in sequences:
@@ -133,6 +145,8 @@ def training_windows(
                 if seq.is_target is None
                 else seq.is_target[span].astype(bool)
             )
+            if start > 0:  # older positions are the targets of an older window
+                mask &= np.arange(start + 1, end) >= end - stride
             if mask.any():  # a window of context only teaches nothing
                 rows.append(
                     (
@@ -143,7 +157,7 @@ def training_windows(
                         mask,
                     )
                 )
-            end = start + 1 if start > 0 else 0
+            end = end - stride if start > 0 else 0
     n = len(rows)
     inputs = np.zeros((n, max_len), dtype=np.int64)
     targets = np.zeros((n, max_len), dtype=np.int64)
