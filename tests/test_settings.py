@@ -39,10 +39,14 @@ def test_simulation_overrides_cap_from_scratch_training(monkeypatch, tmp_path: P
     monkeypatch.setenv("RECLOOP_LOOP__SIMULATE_MAX_EPOCHS", "5")
     monkeypatch.setenv("RECLOOP_LOOP__SIMULATE_PATIENCE", "2")
     settings = Settings(home=tmp_path)
-    assert settings.loop.simulation_overrides() == {"train": {"epochs": 5, "patience": 2}}
+    assert settings.loop.simulation_overrides() == {
+        "train": {"epochs": 5, "patience": 2, "window_overlap": 0.0}
+    }
     capped = settings.with_overrides(settings.loop.simulation_overrides())
     assert (capped.train.epochs, capped.train.patience) == (5, 2)
+    assert (settings.train.window_overlap, capped.train.window_overlap) == (0.5, 0.0)
 
     monkeypatch.setenv("RECLOOP_LOOP__SIMULATE_MAX_EPOCHS", "0")
     monkeypatch.setenv("RECLOOP_LOOP__SIMULATE_PATIENCE", "0")
-    assert Settings(home=tmp_path).loop.simulation_overrides() == {}
+    keep_all = Settings(home=tmp_path, loop={"simulate_window_overlap": None})
+    assert keep_all.loop.simulation_overrides() == {}

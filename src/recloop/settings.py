@@ -98,12 +98,15 @@ class TrainSettings(BaseModel):
     num_heads: int = Field(2, gt=0)
     num_layers: int = Field(2, gt=0)
     max_len: int = Field(50, gt=1, description="Most recent events the user tower reads.")
-    window_stride: int = Field(
-        0,
+    window_overlap: float = Field(
+        0.5,
         ge=0,
-        description="Events between the ends of a long history's overlapping training windows "
-        "(each event is still a target once); smaller gives early targets more context at "
-        "max_len/stride times the compute. 0: max_len (windows side by side).",
+        lt=1,
+        description="Share of a training window that overlaps the next newer window of the "
+        "same long history. Every event is still the target of one window, but early targets "
+        "are predicted from at least overlap x max_len earlier events instead of from the few "
+        "that precede them in a side-by-side chunk, for 1/(1 - overlap) times the compute "
+        "(MovieLens LOO NDCG@10: 0.0966 side by side (0), 0.1130 at 0.5).",
     )
     dropout: float = Field(0.3, ge=0, lt=1)
     hybrid: bool = Field(
@@ -345,6 +348,15 @@ class LoopSettings(BaseModel):
         description="Early-stopping patience of from-scratch training in the simulation; 0 "
         "keeps train.patience.",
     )
+    simulate_window_overlap: float | None = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="train.window_overlap in the simulation (None keeps it). Side-by-side "
+        "windows (0) keep the replay within its time budget: on MovieLens 20 + 10 weeks, 0 "
+        "took 6 min 47 s (loop / full retrain NDCG@10 ratio 0.980), 0.5 took 9 min 43 s "
+        "(ratio 0.999) on 2 cores.",
+    )
 
     def simulation_overrides(self) -> dict[str, dict[str, Any]]:
         """Training settings the simulation applies to every run it makes (see fields)."""
@@ -353,6 +365,8 @@ class LoopSettings(BaseModel):
             train["epochs"] = self.simulate_max_epochs
         if self.simulate_patience:
             train["patience"] = self.simulate_patience
+        if self.simulate_window_overlap is not None:
+            train["window_overlap"] = self.simulate_window_overlap
         return {"train": train} if train else {}
 
 

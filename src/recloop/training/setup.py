@@ -153,11 +153,12 @@ def build_run(
         encoder=encoder,
     )
     net = _build_net(settings, problem, bank, parent)
-    stride = min(cfg.window_stride, net.config.max_len) or None  # above max_len: side by side
+    max_len = net.config.max_len
+    stride = max(1, round(max_len * (1 - cfg.window_overlap)))
     cut = {"value_weighted": cfg.value_weighted, "stride": stride}
-    windows = training_windows(problem.sequences, net.config.max_len, **cut)
+    windows = training_windows(problem.sequences, max_len, **cut)
     if problem.replay_sequences and cfg.replay_ratio > 0:
-        pool = training_windows(problem.replay_sequences, net.config.max_len, **cut)
+        pool = training_windows(problem.replay_sequences, max_len, **cut)
         replayed = sample_windows(pool, round(cfg.replay_ratio * windows.n_targets), cfg.seed)
         windows = TrainingWindows.concat([windows, replayed])
     schedule = (
