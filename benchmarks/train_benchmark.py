@@ -199,8 +199,10 @@ def bench_incremental(workdir: Path) -> dict:
 
 def bench_cold(workdir: Path) -> dict:
     """Cold start: train on events before T+1w, score the next week; the cold slice holds
-    the test events whose item had no event before. Set ``RECLOOP_TRAIN__ID_DROPOUT`` to
-    compare id dropout on and off; popularity scores exactly 0 on this slice."""
+    the test events whose item had no event before (popularity scores exactly 0 there).
+    Scored twice: with the new-arrival bonus the model chose on its validation cases, and
+    with no bonus. ``BENCH_BASE_WEEKS`` (default 20) sets T; weeks 12, 13, 20 and 27 hold
+    the most first-week ratings of new releases."""
     from recloop.evaluation.harness import evaluate_scorer
     from recloop.evaluation.protocols import next_window_cases
     from recloop.serving import load_recommender
@@ -216,22 +218,33 @@ def bench_cold(workdir: Path) -> dict:
         settings, seen, data.items, out_dir=workdir / "cold", show_progress=True
     )
     cases = next_window_cases(events[events.timestamp < t1 + WEEK], t1 - 1, WEEK)
+    cold_cases = cases.subset(cases.cold_items)
     rec = load_recommender(str(result.model_dir))
-    overall = evaluate_scorer(rec, cases, k=10, items=data.items, popularity=seen).metrics
-    cold = evaluate_scorer(
-        rec, cases.subset(cases.cold_items), k=10, items=data.items, popularity=seen
-    )
-    return {
-        "id_dropout": settings.train.id_dropout,
+    report: dict = {
+        "base_weeks": weeks,
         "train_seconds": round(result.train_seconds, 1),
         "epochs": result.epochs,
         "cases": len(cases),
-        "cold_cases": int(cases.cold_items.sum()),
-        "ndcg@10": overall["ndcg@10"],
-        "recall@10": overall["recall@10"],
-        "cold_recall@10": cold.metrics["recall@10"],
-        "cold_ndcg@10": cold.metrics["ndcg@10"],
+        "cold_cases": len(cold_cases),
+        "new_item_boost": rec.new_items.boost,
+        "validation_ndcg_by_boost": rec.new_items.validation_ndcg,
     }
+    chosen = rec.new_items.boost
+    tried = [float(b) for b in (rec.new_items.validation_ndcg or {})]
+    for label, boost in [("chosen_boost", chosen), ("no_boost", 0.0)] + [
+        (f"boost_{b:g}", b) for b in tried
+    ]:
+        rec.new_items.boost = boost
+        overall = evaluate_scorer(rec, cases, k=10, items=data.items, popularity=seen).metrics
+        cold = evaluate_scorer(rec, cold_cases, k=10, items=data.items, popularity=seen)
+        report[label] = {
+            "ndcg@10": overall["ndcg@10"],
+            "recall@10": overall["recall@10"],
+            "cold_recall@10": cold.metrics["recall@10"],
+            "cold_hits": round(cold.metrics["recall@10"] * len(cold_cases)),
+            "cold_ndcg@10": cold.metrics["ndcg@10"],
+        }
+    return report
 
 
 def main() -> None:

@@ -206,11 +206,18 @@ class _NonFiniteCounter:
         self.item_ids = scorer.item_ids
         self.non_finite = 0
 
-    def score(self, histories, scenarios=None):
-        if scenarios is None:
-            scores = self.scorer.score(histories)
-        else:
-            scores = self.scorer.score(histories, scenarios=scenarios)
+    def score(self, histories, scenarios=None, times=None):
+        from recloop.evaluation.harness import accepts_keyword
+
+        context = {"scenarios": scenarios, "times": times}
+        scores = self.scorer.score(
+            histories,
+            **{
+                k: v
+                for k, v in context.items()
+                if v is not None and accepts_keyword(self.scorer, k)
+            },
+        )
         self.non_finite += int(np.size(scores) - np.isfinite(scores).sum())
         return scores
 

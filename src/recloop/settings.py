@@ -166,6 +166,28 @@ class TrainSettings(BaseModel):
     incremental_lr: float = Field(5e-4, gt=0)
     incremental_warmup_steps: int = Field(0, ge=0)
     # --- serving -----------------------------------------------------------------------
+    new_item_boost: float | None = Field(
+        None,
+        description="Score bonus (logit units) for new arrivals: items not seen in training "
+        "born (catalog first_seen, else release year) at most new_item_max_age_days before "
+        "the request. None: chosen after training, the largest candidate that costs at most "
+        "new_item_ndcg_tolerance of validation NDCG@10; 0: off (new items then rarely reach "
+        "the top K).",
+    )
+    new_item_boost_candidates: list[float] = Field(
+        default_factory=lambda: [0.5 * step for step in range(13)],
+        description="Bonuses tried when new_item_boost is None (0 is always tried).",
+    )
+    new_item_ndcg_tolerance: float = Field(
+        0.01,
+        ge=0,
+        lt=1,
+        description="Exploration budget of new arrivals: the share of validation NDCG@10 the "
+        "chosen bonus may cost (0: the best-scoring bonus only).",
+    )
+    new_item_max_age_days: float = Field(
+        365.0, ge=0, description="How recently an unseen item must be born to count as new."
+    )
     mmr_candidates: int = Field(100, gt=0, description="Top items MMR re-ranks.")
     cold_user_lambda: float = Field(
         0.5, ge=0, le=1, description="MMR lambda for an empty history (popular and diverse)."

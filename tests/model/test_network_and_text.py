@@ -78,3 +78,35 @@ def test_id_dropout_only_acts_in_training(dropout):
     )
     assert torch.isfinite(objective(*batch))
     assert objective(*batch) == objective(*batch)  # eval: deterministic, no id dropout
+
+
+def test_item_birth_prefers_first_seen_then_release_year(movielens):
+    import pandas as pd
+
+    from recloop.model.new_items import item_birth_days
+
+    items = movielens.items.head(3).copy()
+    items["first_seen"] = pd.array([None, 864_000, None], dtype="Int64")
+    items.loc[items.index[2], "year"] = None
+    birth = item_birth_days(items)
+    toy_story = np.datetime64("1970-01-01") + int(birth[0])
+    assert str(toy_story) == "1995-07-01"  # release year 1995: born mid-year
+    assert birth[1] == 10.0  # the catalog's first_seen wins (Unix seconds -> days)
+    assert np.isnan(birth[2])
+
+
+def test_new_arrivals_are_unseen_items_born_recently_relative_to_each_request():
+    from recloop.model.new_items import new_arrivals
+
+    unseen = np.array([True, True, True, False, True])
+    birth = np.array([1000.0, 700.0, 1200.0, 1000.0, np.nan], dtype=np.float32)
+    days = np.array([1000.0, 1500.0], dtype=np.float32)
+    new = new_arrivals(unseen, birth, days, max_age_days=365.0)
+    # at day 1000: born today, 300 days ago, not yet (a release year runs ahead of its
+    # mid-year birth), seen in training (never new), undated in a dated catalog (not new)
+    assert new.tolist() == [
+        [True, True, True, False, False],
+        [False, False, True, False, False],
+    ]
+    undated_catalog = new_arrivals(unseen, np.full(5, np.nan, np.float32), days, 365.0)
+    assert undated_catalog.tolist() == [unseen.tolist()] * 2  # no dates: every unseen item

@@ -60,6 +60,14 @@ def test_train_full_then_incremental_then_recommend(workspace, ml_slice, monkeyp
     assert recs["model_uri"].endswith("/2") and len(recs["recommendations"]) == 5
     seen = set(events.loc[events["user_id"] == user, "item_id"])
     assert not {r["item_id"] for r in recs["recommendations"]} & seen
+    then = _run(["recommend", str(user), "-k", "5", "--at", "1998-01-15", "--json"])
+    assert len(then["recommendations"]) == 5
+
+    from recloop.cli.main import app
+
+    bad = CliRunner().invoke(app, ["recommend", str(user), "--at", "last tuesday"])
+    assert bad.exit_code == 2 and "--at must be Unix seconds" in bad.output
+    assert "Traceback" not in bad.output
 
 
 def test_train_with_empty_store_fails_cleanly(workspace):

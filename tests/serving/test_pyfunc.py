@@ -54,6 +54,16 @@ def test_pyfunc_round_trips_through_the_registry(registered, ml_slice):
     assert len(first["item_ids"]) == 4 and 50 not in first["item_ids"]
     assert set(first["because_item_ids"]) <= set(history)
     assert len(empty["item_ids"]) == 4 and all(b is None for b in empty["because_item_ids"])
+    launch = 875_000_000  # the request's time: item ages count from it
+    timed = model.predict(
+        pd.DataFrame({"history": [history, history], "timestamp": [launch, None]}),
+        params={"k": 4},
+    )
+    recommender = load_recommender(uri)
+    at_launch = [r["item_id"] for r in recommender.recommend(history, k=4, at=launch)]
+    now = [r["item_id"] for r in recommender.recommend(history, k=4)]
+    assert list(timed.iloc[0]["item_ids"]) == at_launch
+    assert list(timed.iloc[1]["item_ids"]) == now  # no timestamp: the request is made now
     assert (
         load_recommender(uri).item_ids.shape == load_recommender(uri).item_text_embeddings.shape[:1]
     )
@@ -111,7 +121,10 @@ def test_mlflow_models_serve_answers_invocations(registered, ml_slice, tmp_path)
             pytest.fail("model server did not answer /ping in time")
         history = ml_slice[0]["item_id"].head(5).astype(int).tolist()
         body = {
-            "dataframe_records": [{"history": [*history, 777777]}, {"history": []}],
+            "dataframe_records": [
+                {"history": [*history, 777777], "timestamp": 875_000_000},
+                {"history": []},
+            ],
             "params": {"k": 5, "diversity_lambda": 0.7},
         }
         answer = httpx.post(f"{base}/invocations", json=body, timeout=30)
@@ -131,6 +144,12 @@ def test_mlflow_models_serve_answers_invocations(registered, ml_slice, tmp_path)
             timeout=30,
         )
         assert bad_k.status_code == 400 and "k must be at least 1" in bad_k.text
+        bad_time = httpx.post(
+            f"{base}/invocations",
+            json={"dataframe_records": [{"history": history, "timestamp": "yesterday"}]},
+            timeout=30,
+        )
+        assert bad_time.status_code == 400
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)

@@ -52,6 +52,38 @@ def test_recommend_excludes_seen_and_excluded_and_explains_from_history(recommen
     assert scores == sorted(scores, reverse=True)  # lambda = 1: pure relevance order
 
 
+def test_new_arrivals_get_the_bonus_at_their_request_time(recommender, histories):
+    """The bonus goes to items unseen in training that are young at the request time, to
+    nothing else, and is enough to bring them into the top K."""
+    import copy
+
+    from recloop.model.new_items import NewItemBoost
+
+    boosted = copy.copy(recommender)
+    boosted.new_items = NewItemBoost(boost=50.0, max_age_days=365.0)
+    plain = copy.copy(recommender)
+    plain.new_items = NewItemBoost(boost=0.0)
+    launch = 875_000_000  # October 1997, inside MovieLens-100k's time span
+    films_1997 = recommender.items["year"].astype(str).eq("1997").to_numpy()
+    films_1995 = recommender.items["year"].astype(str).eq("1995").to_numpy()
+    age_days = launch / 86_400 - recommender._birth
+    new = recommender._unseen & (age_days <= 365)  # NaN (undated) is not new
+    assert (new >= recommender._unseen & films_1997).all()  # a 1997 film is new in 1997
+    assert not (new & films_1995).any()  # a 1995 film is not, seen or not
+    assert (recommender._unseen & films_1995).any()
+    lift = boosted.score(histories[:2], times=[launch] * 2) - plain.score(
+        histories[:2], times=[launch] * 2
+    )
+    np.testing.assert_allclose(lift[:, new], 50.0, rtol=1e-5)
+    np.testing.assert_allclose(lift[:, ~new], 0.0, atol=1e-5)
+    later = boosted.score(histories[:2], times=[launch + 3 * 365 * 86_400] * 2)
+    np.testing.assert_allclose(later[:, films_1997], plain.score(histories[:2])[:, films_1997])
+    recs = boosted.recommend(histories[0], k=5, at=launch)
+    column = {int(i): j for j, i in enumerate(recommender.item_ids)}
+    assert all(new[column[r["item_id"]]] for r in recs)
+    assert not any(new[column[r["item_id"]]] for r in plain.recommend(histories[0], k=5))
+
+
 def test_unknown_history_ids_are_reported(recommender, histories):
     recs, unknown = recommender.recommend_with_report([*histories[1][:5], 999999], k=5)
     assert unknown == [999999]

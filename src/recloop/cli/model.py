@@ -75,6 +75,12 @@ def recommend(
     model: str | None = typer.Option(
         None, "--model", help="Model URI or folder (default: champion, else latest)."
     ),
+    at: str | None = typer.Option(
+        None,
+        "--at",
+        help="When the request is made: Unix seconds or an ISO date (UTC); default now. "
+        "New arrivals (unseen in training, born within a year) are new relative to it.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Recommend items for a stored user, each with the history item that explains it."""
@@ -96,7 +102,9 @@ def recommend(
     history = time_ordered(events[events[USER_COL] == user_id])["item_id"].tolist()
     if not history:
         err_console.print(f"user {user_id} has no events: popular and diverse items")
-    recs = recommender.recommend(history, k=k, diversity_lambda=diversity)
+    recs = recommender.recommend(
+        history, k=k, diversity_lambda=diversity, at=None if at is None else _unix_seconds(at)
+    )
     titles = dict(
         zip(recommender.item_ids.tolist(), recommender.items.get("title", []), strict=False)
     )
@@ -121,3 +129,24 @@ def recommend(
                 "recommendations": recs,
             }
         )
+
+
+def _unix_seconds(value: str) -> float:
+    """``--at``: Unix seconds, or an ISO date/time read as UTC when it has no zone."""
+    from datetime import UTC, datetime
+
+    from recloop.errors import UnusableInputError
+
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise UnusableInputError(
+            f"--at must be Unix seconds or an ISO date like 1998-01-15, got {value!r}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()

@@ -284,7 +284,9 @@ def _item_table(ev: pd.DataFrame, first_seen: pd.Series, chunk_seconds: int) -> 
     )
 
 
-def next_item_cases(ev: pd.DataFrame) -> tuple[list[list[int]], np.ndarray]:
+def next_item_cases(
+    ev: pd.DataFrame, *, with_times: bool = False
+) -> tuple[list[list[int]], np.ndarray] | tuple[list[list[int]], np.ndarray, np.ndarray]:
     """Histories and next items: per (chunk, user) with >= 2 events, the last event is the target.
 
     Args:
@@ -302,7 +304,10 @@ def next_item_cases(ev: pd.DataFrame) -> tuple[list[list[int]], np.ndarray]:
     histories = history_rows.groupby(history_keys, sort=True)[ITEM_COL].agg(list)
     targets = ev.loc[is_target].set_index([CHUNK_COL, USER_COL])[ITEM_COL]
     histories = histories.reindex(targets.index)
-    return [list(map(int, h)) for h in histories], targets.to_numpy(dtype="int64")
+    cases = [list(map(int, h)) for h in histories], targets.to_numpy(dtype="int64")
+    if with_times:  # when each next event happened: the moment the model is asked
+        return (*cases, ev.loc[is_target, TIMESTAMP_COL].to_numpy(dtype="float64"))
+    return cases
 
 
 def model_signal_table(ev: pd.DataFrame, scorer: Scorer, options: FeatureOptions) -> pd.DataFrame:
@@ -315,7 +320,7 @@ def model_signal_table(ev: pd.DataFrame, scorer: Scorer, options: FeatureOptions
         pd.DataFrame: ``score_top`` (best score), ``score_next`` (score of the real next
         item), ``next_rank_pct`` (its rank / catalog size, 0 = top) and ``hit`` (in top k).
     """
-    histories, targets = next_item_cases(ev)
+    histories, targets, times = next_item_cases(ev, with_times=True)
     item_ids = np.asarray(scorer.item_ids)
     position = pd.Series(np.arange(len(item_ids)), index=item_ids)
     target_pos = position.reindex(targets).to_numpy()
@@ -328,6 +333,7 @@ def model_signal_table(ev: pd.DataFrame, scorer: Scorer, options: FeatureOptions
         _score_cases(
             [histories[i] for i in batch],
             target_pos[batch].astype(int),
+            times[batch],
             scorer,
             position,
             options.k,
@@ -344,10 +350,19 @@ def model_signal_table(ev: pd.DataFrame, scorer: Scorer, options: FeatureOptions
 
 
 def _score_cases(
-    histories: list[list[int]], targets: np.ndarray, scorer: Scorer, position: pd.Series, k: int
+    histories: list[list[int]],
+    targets: np.ndarray,
+    times: np.ndarray,
+    scorer: Scorer,
+    position: pd.Series,
+    k: int,
 ) -> pd.DataFrame:
-    """Score one batch of cases and rank each target among unseen items."""
-    scores = np.array(scorer.score(histories), dtype="float64", copy=True)
+    """Score one batch of cases (each at its event's time) and rank each target among
+    unseen items."""
+    from recloop.evaluation.harness import accepts_keyword
+
+    context = {"times": times} if accepts_keyword(scorer, "times") else {}
+    scores = np.array(scorer.score(histories, **context), dtype="float64", copy=True)
     lengths = np.fromiter((len(h) for h in histories), dtype=int, count=len(histories))
     flat = position.reindex(
         np.concatenate([np.asarray(h, dtype="int64") for h in histories])

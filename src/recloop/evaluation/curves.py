@@ -116,10 +116,18 @@ def _supports_batched_mmr(model) -> bool:
 
 
 def _recommend_lists(model, cases: EvalCases, lam: float, k: int) -> np.ndarray:
+    import inspect
+
     top = np.full((len(cases), k), -1, dtype=np.int64)
+    timed = cases.timestamps is not None and "at" in inspect.signature(model.recommend).parameters
     for row, (history, exclude) in enumerate(zip(cases.histories, cases.exclude, strict=True)):
+        when = {"at": float(cases.timestamps[row])} if timed else {}
         listed = model.recommend(
-            [int(i) for i in history], k=k, diversity_lambda=lam, exclude=[int(i) for i in exclude]
+            [int(i) for i in history],
+            k=k,
+            diversity_lambda=lam,
+            exclude=[int(i) for i in exclude],
+            **when,
         )
         ids = [int(entry["item_id"]) for entry in listed][:k]
         top[row, : len(ids)] = ids
@@ -128,7 +136,10 @@ def _recommend_lists(model, cases: EvalCases, lam: float, k: int) -> np.ndarray:
 
 def _masked_scores(model, cases: EvalCases) -> np.ndarray:
     """(n_cases, n_items) float64 scores, the history and excluded items at -inf."""
-    scores = np.asarray(model.score(cases.histories), dtype=np.float64).copy()
+    from recloop.evaluation.harness import score_context
+
+    context = score_context(model, cases, 0, len(cases))
+    scores = np.asarray(model.score(cases.histories, **context), dtype=np.float64).copy()
     column = {int(item): j for j, item in enumerate(model.item_ids)}
     for row, (history, exclude) in enumerate(zip(cases.histories, cases.exclude, strict=True)):
         blocked = [column[int(i)] for i in (*history, *exclude) if int(i) in column]

@@ -14,7 +14,7 @@ import inspect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -44,7 +44,9 @@ class Scorer(Protocol):
     """What the harness needs from a model: catalog ids and full-catalog scores.
 
     ``score`` returns ``(n_histories, len(item_ids))`` floats, column j scoring
-    ``item_ids[j]``, without masking seen items (the harness does that).
+    ``item_ids[j]``, without masking seen items (the harness does that). A scorer whose
+    ``score`` also takes ``scenarios`` or ``times`` (Unix seconds of each case's held-out
+    event: when the request is made) gets them.
     """
 
     item_ids: np.ndarray
@@ -229,17 +231,13 @@ def rank_top_k(
     """Top-k item ids per case, excluded items masked; ``-1`` where fewer than k remain."""
     item_ids = np.asarray(scorer.item_ids, dtype=np.int64)
     order = np.argsort(item_ids, kind="stable")
-    pass_scenarios = cases.scenarios is not None and _accepts_scenarios(scorer)
     out = np.full((len(cases), k), -1, dtype=np.int64)
     # Large catalogs: fewer cases per batch so one score matrix stays within _MAX_CELLS.
     batch_size = max(1, min(batch_size, _MAX_CELLS // max(len(item_ids), 1)))
     for start in range(0, len(cases), batch_size):
         stop = min(start + batch_size, len(cases))
         histories = cases.histories[start:stop]
-        if pass_scenarios:
-            raw = scorer.score(histories, scenarios=cases.scenarios[start:stop])
-        else:
-            raw = scorer.score(histories)
+        raw = scorer.score(histories, **score_context(scorer, cases, start, stop))
         scores = np.array(raw, dtype=np.float64, copy=True)
         if scores.shape != (stop - start, len(item_ids)):
             raise UnusableInputError(
@@ -286,9 +284,21 @@ def _excluded_cells(exclude: Sequence[np.ndarray], item_ids: np.ndarray, order: 
     return rows[known], order[at[known]]
 
 
-def _accepts_scenarios(scorer: Scorer) -> bool:
+def score_context(scorer: Scorer, cases: EvalCases, start: int, stop: int) -> dict[str, Any]:
+    """The keyword arguments ``scorer.score`` takes for cases ``start:stop``: their
+    scenarios and times (when each held-out event happened: the moment of the request)."""
+    context: dict[str, Any] = {}
+    if cases.scenarios is not None and accepts_keyword(scorer, "scenarios"):
+        context["scenarios"] = cases.scenarios[start:stop]
+    if cases.timestamps is not None and accepts_keyword(scorer, "times"):
+        context["times"] = cases.timestamps[start:stop]
+    return context
+
+
+def accepts_keyword(scorer: Scorer, keyword: str) -> bool:
+    """Whether ``scorer.score`` takes ``keyword`` (scenarios, times): baselines need neither."""
     try:
-        return "scenarios" in inspect.signature(scorer.score).parameters
+        return keyword in inspect.signature(scorer.score).parameters
     except (TypeError, ValueError):
         return False
 

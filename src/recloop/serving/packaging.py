@@ -37,7 +37,8 @@ def pip_requirements() -> list[str]:
 
 
 def signature():
-    """Input (history, optional scenario), output lists, params k / diversity_lambda / exclude."""
+    """Input (history, optional scenario and timestamp), output lists, params k /
+    diversity_lambda / exclude."""
     from mlflow.models import ModelSignature
     from mlflow.types import DataType
     from mlflow.types.schema import Array, ColSpec, ParamSchema, ParamSpec, Schema
@@ -46,6 +47,7 @@ def signature():
         [
             ColSpec(Array(DataType.long), "history"),
             ColSpec(DataType.string, "scenario", required=False),
+            ColSpec(DataType.double, "timestamp", required=False),
         ]
     )
     outputs = Schema(

@@ -5,10 +5,12 @@ Request (``/invocations``), one row per user::
     {"dataframe_records": [{"history": [50, 181, 1]}, {"history": []}],
      "params": {"k": 10, "diversity_lambda": 0.7, "exclude": [258]}}
 
-An optional ``scenario`` column names the scenario. Each answer row holds ``item_ids``,
-``scores``, ``because_item_ids`` (the history item each recommendation is most similar
-to; null for an empty history, which gets popular-and-diverse items), ``titles`` and
-``unknown_item_ids`` (history ids not in the catalog: ignored, and reported here).
+An optional ``scenario`` column names the scenario, an optional ``timestamp`` column (Unix
+seconds) says when the request is made, for item ages (default: now). Each answer row
+holds ``item_ids``, ``scores``, ``because_item_ids`` (the history item each recommendation
+is most similar to; null for an empty history, which gets popular-and-diverse items),
+``titles`` and ``unknown_item_ids`` (history ids not in the catalog: ignored, and
+reported here).
 """
 
 from __future__ import annotations
@@ -23,10 +25,28 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 MODEL_DIR_ARTIFACT = "model_dir"
 HISTORY_COL = "history"
 SCENARIO_COL = "scenario"
+TIMESTAMP_COL = "timestamp"
 
 
 def _bad_request(message: str) -> MlflowException:
     return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)  # HTTP 400
+
+
+def _optional(frame: pd.DataFrame, column: str, pos: int) -> Any:
+    """The row's value of an optional column, None when the column or value is missing."""
+    if column not in frame.columns:
+        return None
+    value = frame[column].iloc[pos]
+    return None if value is None or (not isinstance(value, list) and pd.isna(value)) else value
+
+
+def _timestamp(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise _bad_request(f"timestamp must be Unix seconds, got {value!r}") from None
 
 
 def _history(value: Any) -> list[int]:
@@ -60,17 +80,18 @@ class RecloopPyfunc(mlflow.pyfunc.PythonModel):
             exclude = [int(v) for v in (params.get("exclude") or [])]
         except (TypeError, ValueError) as exc:
             raise _bad_request(f"bad params: {exc}") from None
-        scenarios = model_input[SCENARIO_COL] if SCENARIO_COL in model_input.columns else None
         rows = []
         for pos, value in enumerate(model_input[HISTORY_COL]):
-            scenario = (
-                None
-                if scenarios is None or pd.isna(scenarios.iloc[pos])
-                else str(scenarios.iloc[pos])
-            )
+            scenario = _optional(model_input, SCENARIO_COL, pos)
+            at = _timestamp(_optional(model_input, TIMESTAMP_COL, pos))
             try:
                 recs, unknown = self.recommender.recommend_with_report(
-                    _history(value), k=k, diversity_lambda=lam, exclude=exclude, scenario=scenario
+                    _history(value),
+                    k=k,
+                    diversity_lambda=lam,
+                    exclude=exclude,
+                    scenario=None if scenario is None else str(scenario),
+                    at=at,
                 )
             except RecloopError as exc:
                 raise _bad_request(str(exc)) from None

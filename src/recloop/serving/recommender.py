@@ -16,6 +16,7 @@ import pandas as pd
 from recloop.columns import ITEM_COL, TITLE_COL
 from recloop.errors import UnusableInputError
 from recloop.model import artifacts
+from recloop.model.new_items import NewItemBoost, item_birth_days, new_arrivals, to_days
 from recloop.serving.mmr import mmr_rerank
 
 
@@ -53,6 +54,9 @@ class Recommender:
         self.max_len = int(config["net"]["max_len"])
         self.mmr_candidates = int(config.get("mmr_candidates", 100))
         self.cold_user_lambda = float(config.get("cold_user_lambda", 0.5))
+        self.new_items = NewItemBoost.from_dict(config.get("new_items"))
+        self._unseen = net.seen_mask[1:].numpy() <= 0
+        self._birth = item_birth_days(items)
 
     @classmethod
     def load(cls, model_dir: str | Path) -> Recommender:
@@ -79,18 +83,24 @@ class Recommender:
         return known, unknown
 
     def score(
-        self, histories: Sequence[Sequence[int]], scenarios: Sequence[str | None] | None = None
+        self,
+        histories: Sequence[Sequence[int]],
+        scenarios: Sequence[str | None] | None = None,
+        times: Sequence[float] | np.ndarray | None = None,
     ) -> np.ndarray:
         """Relevance of every catalog item for each history: (n_users, n_items) float32.
 
-        Unknown ids are ignored; seen items are not masked. An empty history scores items
-        by log popularity.
+        ``times`` (Unix seconds per history; None or NaN: now) is when each request is
+        made: new arrivals (``recloop.model.new_items``) are new relative to it and get
+        the model's bonus. Unknown ids are ignored; seen items are not masked. An empty
+        history scores items by log popularity.
         """
         import torch
 
         from recloop.training.sequences import left_pad
 
         columns = [self.split_known(h)[0] for h in histories]
+        days = to_days(times, len(columns))
         out = np.empty((len(columns), len(self.item_ids)), dtype=np.float32)
         fallback = np.log1p(self.popularity)
         with torch.inference_mode():
@@ -107,6 +117,10 @@ class Recommender:
                 )
                 states = self.net.user_states(seqs, self._vectors, scen)[:, -1]
                 out[start : start + len(chunk)] = self.net.logits(states, self._vectors).numpy()
+        if self.new_items.boost:
+            out += self.new_items.boost * new_arrivals(
+                self._unseen, self._birth, days, self.new_items.max_age_days
+            )
         for row, cols in enumerate(columns):
             if not cols:
                 out[row] = fallback
@@ -119,6 +133,7 @@ class Recommender:
         diversity_lambda: float = 1.0,
         exclude: Iterable[int] = (),
         scenario: str | None = None,
+        at: float | None = None,
     ) -> list[dict[str, Any]]:
         """Top-``k`` unseen items with scores and a "because you interacted with" item.
 
@@ -128,15 +143,16 @@ class Recommender:
             diversity_lambda: MMR weight of relevance in [0, 1]; 1 is pure relevance.
             exclude: item ids never to return (besides the history).
             scenario: scenario name the model was trained with, or None.
+            at: Unix seconds of the request (what counts as a new arrival); None: now.
 
         Returns:
             list[dict]: ``item_id``, ``score``, ``because_item_id`` (None for an empty
             history), ``title``; best first.
         """
-        return self.recommend_with_report(history, k, diversity_lambda, exclude, scenario)[0]
+        return self.recommend_with_report(history, k, diversity_lambda, exclude, scenario, at)[0]
 
     def recommend_with_report(
-        self, history, k=10, diversity_lambda=1.0, exclude=(), scenario=None
+        self, history, k=10, diversity_lambda=1.0, exclude=(), scenario=None, at=None
     ) -> tuple[list[dict[str, Any]], list[int]]:
         """:meth:`recommend` plus the history ids that were unknown (and ignored)."""
         if int(k) < 1:
@@ -144,7 +160,9 @@ class Recommender:
         if not 0.0 <= float(diversity_lambda) <= 1.0:
             raise UnusableInputError(f"diversity lambda must be in [0, 1], got {diversity_lambda}")
         known, unknown = self.split_known(history)
-        scores = self.score([[self.item_ids[c] for c in known]], [scenario])[0].astype(np.float64)
+        history_ids = [[self.item_ids[c] for c in known]]
+        scores = self.score(history_ids, [scenario], None if at is None else [at])[0]
+        scores = scores.astype(np.float64)
         lam = (
             float(diversity_lambda)
             if known

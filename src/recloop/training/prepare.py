@@ -23,6 +23,7 @@ import pandas as pd
 
 from recloop.columns import ITEM_COL, SCENARIO_COL, TIMESTAMP_COL, USER_COL, VALUE_COL
 from recloop.errors import UnusableInputError
+from recloop.model.new_items import SECONDS_PER_DAY
 from recloop.training.sequences import (
     TARGET_FLAG,
     UserSequence,
@@ -40,6 +41,7 @@ class ValidationCase:
     history: np.ndarray
     targets: np.ndarray
     scenario: int = 0
+    time: float = float("nan")  # days since the epoch of the first target event
 
 
 @dataclass
@@ -181,5 +183,6 @@ def _validation_cases(
         scenario = 0
         if SCENARIO_COL in group.columns and group[SCENARIO_COL].notna().any():
             scenario = scenario_of.get(str(group[SCENARIO_COL].dropna().iloc[0]), 0)
-        cases.append(ValidationCase(seq.items, np.unique(targets), scenario))
+        when = float(group[TIMESTAMP_COL].min()) / SECONDS_PER_DAY
+        cases.append(ValidationCase(seq.items, np.unique(targets), scenario, when))
     return cases

@@ -76,6 +76,7 @@ def train_recommender(
         TrainResult: model_dir (``Recommender.load``-able), best validation metrics,
         wall-clock seconds and epochs run.
     """
+    from recloop.training.calibration import calibrate_new_item_boost
     from recloop.training.loop import run_training
     from recloop.training.setup import build_run
 
@@ -95,7 +96,18 @@ def train_recommender(
         return TrainResult(
             run.out_dir, outcome.best_metrics, seconds, outcome.epochs, outcome.history
         )
-    model_dir = run.save(outcome, run.metadata(outcome, seconds))
+    run.net.load_state_dict(outcome.best_state)
+    cfg = settings.train
+    new_items = calibrate_new_item_boost(
+        run.net,
+        run.problem,
+        candidates=cfg.new_item_boost_candidates,
+        max_age_days=cfg.new_item_max_age_days,
+        tolerance=cfg.new_item_ndcg_tolerance,
+        fixed=cfg.new_item_boost,
+    )
+    metadata = {**run.metadata(outcome, seconds), "new_items": new_items.to_dict()}
+    model_dir = run.save(outcome, metadata)
     return TrainResult(model_dir, outcome.best_metrics, seconds, outcome.epochs, outcome.history)
 
 
