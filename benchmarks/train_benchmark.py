@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/train_benchmark.py loo          # LOO quality, frozen encoder
     .venv/bin/python benchmarks/train_benchmark.py throughput   # sequences/s per encoder mode
     .venv/bin/python benchmarks/train_benchmark.py incremental  # one new week: incremental vs full
-    RECLOOP_TRAIN__ID_DROPOUT=0.3 .venv/bin/python benchmarks/train_benchmark.py cold  # cold items
+    BENCH_BASE_WEEKS=12 .venv/bin/python benchmarks/train_benchmark.py cold  # new items, week 13
 Settings come from the environment like everywhere (``RECLOOP_TRAIN__EPOCHS=5`` ...).
 Timings are wall clock on whatever the machine is doing; on a shared machine they are
 upper bounds.

@@ -212,7 +212,9 @@ def train_candidate(
     )
     configure_mlflow(settings)
     with mlflow.start_run(run_name=f"{plan.mode}-{plan.holdout_start}"):
-        mlflow.log_metric("train_seconds", result.train_seconds)
+        mlflow.log_metrics(
+            {"train_seconds": result.train_seconds, "new_item_boost": result.new_item_boost}
+        )
         registered = register_candidate(
             settings,
             result.model_dir,

@@ -121,7 +121,8 @@ class TrainSettings(BaseModel):
         ge=0,
         lt=1,
         description="Share of items whose id embedding is hidden at each training step, so "
-        "the text path alone learns to rank (helps cold-start items; 0: off).",
+        "the text path alone learns to rank (0: off). On MovieLens 0.3 raised next-week "
+        "NDCG@10 by 4-7% but lowered leave-one-out NDCG@10 from 0.113 to 0.106.",
     )
     # --- optimisation --------------------------------------------------------------
     lr: float = Field(2e-3, gt=0)

@@ -6,11 +6,11 @@ Request (``/invocations``), one row per user::
      "params": {"k": 10, "diversity_lambda": 0.7, "exclude": [258]}}
 
 An optional ``scenario`` column names the scenario, an optional ``timestamp`` column (Unix
-seconds) says when the request is made, for item ages (default: now). Each answer row
-holds ``item_ids``, ``scores``, ``because_item_ids`` (the history item each recommendation
-is most similar to; null for an empty history, which gets popular-and-diverse items),
-``titles`` and ``unknown_item_ids`` (history ids not in the catalog: ignored, and
-reported here).
+seconds) says when the request is made (new arrivals are new relative to it; default:
+now). Each answer row holds ``item_ids``, ``scores``, ``because_item_ids`` (the history
+item each recommendation is most similar to; null for an empty history, which gets
+popular-and-diverse items), ``titles`` and ``unknown_item_ids`` (history ids not in the
+catalog: ignored, and reported here).
 """
 
 from __future__ import annotations

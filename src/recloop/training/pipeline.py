@@ -141,7 +141,12 @@ def train_and_register(
             )
         final = {mlflow_metric_name(k): v for k, v in result.metrics.items() if k != "epoch"}
         mlflow.log_metrics(
-            {**final, "train_seconds": result.train_seconds, "epochs": result.epochs}
+            {
+                **final,
+                "train_seconds": result.train_seconds,
+                "epochs": result.epochs,
+                "new_item_boost": result.new_item_boost,
+            }
         )
         model_uri, version = log_recommender(
             result.model_dir, registered_model_name=settings.registry.model_name

@@ -41,6 +41,7 @@ class TrainResult:
     train_seconds: float
     epochs: int
     history: list[dict[str, float]] = field(default_factory=list)
+    new_item_boost: float = 0.0  # the bonus new arrivals get (recloop.model.new_items)
 
 
 def train_recommender(
@@ -108,7 +109,9 @@ def train_recommender(
     )
     metadata = {**run.metadata(outcome, seconds), "new_items": new_items.to_dict()}
     model_dir = run.save(outcome, metadata)
-    return TrainResult(model_dir, outcome.best_metrics, seconds, outcome.epochs, outcome.history)
+    return TrainResult(
+        model_dir, outcome.best_metrics, seconds, outcome.epochs, outcome.history, new_items.boost
+    )
 
 
 def is_main_process() -> bool:
