@@ -90,8 +90,8 @@ class TrainingRun:
         }
 
     def save(self, outcome: Outcome, metadata: dict[str, Any]) -> Path:
-        """Write the best weights (and the tuned encoder) as a model directory."""
-        self.net.load_state_dict(outcome.best_state)
+        """Write the network (the caller loads the best weights into it first) and the
+        tuned encoder as a model directory."""
         encoder = None
         if self.text_encoder is not None:
             tuned = merged_encoder(self.text_encoder.encoder)

@@ -97,7 +97,7 @@ def train_recommender(
         return TrainResult(
             run.out_dir, outcome.best_metrics, seconds, outcome.epochs, outcome.history
         )
-    run.net.load_state_dict(outcome.best_state)
+    run.net.load_state_dict(outcome.best_state)  # what is calibrated and saved
     cfg = settings.train
     new_items = calibrate_new_item_boost(
         run.net,
