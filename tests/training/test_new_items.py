@@ -36,6 +36,18 @@ def test_calibrated_bonus_brings_new_releases_into_the_top_10(
     assert set(ndcg) == {0.0, *settings.train.new_item_boost_candidates}
     affordable = [b for b, v in ndcg.items() if v >= (1 - tolerance) * max(ndcg.values())]
     assert chosen.boost == max(affordable) > 0
+    # The choice is reproducible from the saved model, and leaves it in eval mode.
+    from recloop.training.calibration import calibrate_new_item_boost
+    from recloop.training.prepare import prepare_problem
+
+    again = calibrate_new_item_boost(
+        rec.net,
+        prepare_problem(train, movielens.items),
+        candidates=settings.train.new_item_boost_candidates,
+        max_age_days=chosen.max_age_days,
+        tolerance=tolerance,
+    )
+    assert again == chosen and not rec.net.training
 
     cases = next_window_cases(events[events["timestamp"] < cut + WEEK], cut - 1, WEEK)
     cold = cases.subset(cases.cold_items)

@@ -44,7 +44,9 @@ def calibrate_new_item_boost(
     if fixed is not None or not problem.valid_cases:
         return NewItemBoost(boost=float(fixed or 0.0), max_age_days=max_age_days)
     cases = problem.valid_cases
-    scores, _ = validation_scores(net, cases)
+    was_training = net.training
+    scores, _ = validation_scores(net, cases)  # leaves the network in training mode
+    net.train(was_training)
     days = np.array([c.time for c in cases], dtype=np.float32)
     new = new_arrivals(~problem.seen, item_birth_days(problem.items), days, max_age_days)
     results: dict[str, float] = {}
