@@ -215,7 +215,7 @@ class _NonFiniteCounter:
             **{
                 k: v
                 for k, v in context.items()
-                if v is not None and accepts_keyword(self.scorer, k)
+                if v is not None and accepts_keyword(self.scorer.score, k)
             },
         )
         self.non_finite += int(np.size(scores) - np.isfinite(scores).sum())

@@ -361,7 +361,7 @@ def _score_cases(
     unseen items."""
     from recloop.evaluation.harness import accepts_keyword
 
-    context = {"times": times} if accepts_keyword(scorer, "times") else {}
+    context = {"times": times} if accepts_keyword(scorer.score, "times") else {}
     scores = np.array(scorer.score(histories, **context), dtype="float64", copy=True)
     lengths = np.fromiter((len(h) for h in histories), dtype=int, count=len(histories))
     flat = position.reindex(

@@ -116,10 +116,10 @@ def _supports_batched_mmr(model) -> bool:
 
 
 def _recommend_lists(model, cases: EvalCases, lam: float, k: int) -> np.ndarray:
-    import inspect
+    from recloop.evaluation.harness import accepts_keyword
 
     top = np.full((len(cases), k), -1, dtype=np.int64)
-    timed = cases.timestamps is not None and "at" in inspect.signature(model.recommend).parameters
+    timed = cases.timestamps is not None and accepts_keyword(model.recommend, "at")
     for row, (history, exclude) in enumerate(zip(cases.histories, cases.exclude, strict=True)):
         when = {"at": float(cases.timestamps[row])} if timed else {}
         listed = model.recommend(

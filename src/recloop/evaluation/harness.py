@@ -288,17 +288,18 @@ def score_context(scorer: Scorer, cases: EvalCases, start: int, stop: int) -> di
     """The keyword arguments ``scorer.score`` takes for cases ``start:stop``: their
     scenarios and times (when each held-out event happened: the moment of the request)."""
     context: dict[str, Any] = {}
-    if cases.scenarios is not None and accepts_keyword(scorer, "scenarios"):
+    if cases.scenarios is not None and accepts_keyword(scorer.score, "scenarios"):
         context["scenarios"] = cases.scenarios[start:stop]
-    if cases.timestamps is not None and accepts_keyword(scorer, "times"):
+    if cases.timestamps is not None and accepts_keyword(scorer.score, "times"):
         context["times"] = cases.timestamps[start:stop]
     return context
 
 
-def accepts_keyword(scorer: Scorer, keyword: str) -> bool:
-    """Whether ``scorer.score`` takes ``keyword`` (scenarios, times): baselines need neither."""
+def accepts_keyword(function: Callable, keyword: str) -> bool:
+    """Whether ``function`` (a scorer's ``score``, a model's ``recommend``) takes ``keyword``
+    (scenarios, times, at): baselines need none of them."""
     try:
-        return keyword in inspect.signature(scorer.score).parameters
+        return keyword in inspect.signature(function).parameters
     except (TypeError, ValueError):
         return False
 

@@ -16,10 +16,9 @@ import numpy as np
 
 from recloop.model.network import RecommenderNet
 from recloop.model.new_items import NewItemBoost, item_birth_days, new_arrivals
+from recloop.training.loop import VALIDATION_K
 from recloop.training.objective import ranking_metrics, validation_scores
 from recloop.training.prepare import TrainingProblem
-
-VALIDATION_K = 10
 
 
 def calibrate_new_item_boost(
