@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/train_benchmark.py loo          # LOO quality, frozen encoder
     .venv/bin/python benchmarks/train_benchmark.py throughput   # sequences/s per encoder mode
-    .venv/bin/python benchmarks/train_benchmark.py incremental  # one new week: incremental vs full
+    .venv/bin/python benchmarks/train_benchmark.py incremental  # new weeks: incremental vs full
+    BENCH_BASE_WEEKS=20 .venv/bin/python benchmarks/train_benchmark.py incremental  # one week
     BENCH_BASE_WEEKS=12 .venv/bin/python benchmarks/train_benchmark.py cold  # new items, week 13
 Settings come from the environment like everywhere (``RECLOOP_TRAIN__EPOCHS=5`` ...).
 Timings are wall clock on whatever the machine is doing; on a shared machine they are
@@ -19,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -139,18 +141,55 @@ def bench_throughput(workdir: Path, steps: int = 2) -> dict:
 def bench_incremental(workdir: Path) -> dict:
     """One new week: incremental fine-tune of the model up to T vs a full retrain up to T+1w.
 
-    Both are scored on the week after (next-window protocol); the cold-start slice holds
-    the test events whose item had no event before T+1w.
+    Both are scored on the week after (next-window protocol), next to the model up to T
+    that nobody updated; the cold-start slice holds the test events whose item had no event
+    before T+1w. ``BENCH_BASE_WEEKS`` lists the values of T in weeks (default
+    ``12,13,20,27``: the experiment is repeated on each and pooled, with a bootstrap
+    interval on the pooled ratio). One test week holds 2-3k cases, so its NDCG@10 carries a
+    standard error of about 5%, as large as the effect measured: a single week (``20``)
+    says little on its own.
     """
+    from recloop.evaluation.significance import interval, stratified_bootstrap
+
+    weeks_list = [int(w) for w in os.environ.get("BENCH_BASE_WEEKS", "12,13,20,27").split(",")]
+    data = _data()
+    events = data.events.sort_values("timestamp", kind="stable")
+    reports, sums, counts = [], {"incremental": [], "full": [], "not_updated": []}, []
+    for weeks in weeks_list:
+        report, week_sums, week_counts = _incremental_week(
+            workdir / f"week-{weeks}", data, events, weeks
+        )
+        reports.append(report)
+        counts.append(week_counts)
+        for arm in sums:
+            sums[arm].append(week_sums[arm])
+    if len(reports) == 1:
+        return reports[0]
+    draws, points = stratified_bootstrap(sums, counts, samples=1000, seed=0)
+    ratio = draws["incremental"] / np.maximum(draws["full"], 1e-12)
+    low, high = interval(ratio)
+    seconds = {arm: sum(r[f"{arm}_seconds"] for r in reports) for arm in ("incremental", "full")}
+    return {
+        "weeks": reports,
+        "pooled": {
+            "base_weeks": weeks_list,
+            "mean_ndcg@10": {arm: round(points[arm], 4) for arm in sums},
+            "ndcg_ratio": round(points["incremental"] / max(points["full"], 1e-12), 3),
+            "ndcg_ratio_95ci": [round(low, 3), round(high, 3)],
+            "time_ratio": round(seconds["incremental"] / seconds["full"], 3),
+        },
+    }
+
+
+def _incremental_week(workdir: Path, data, events: pd.DataFrame, weeks: int):
+    """One run of the incremental benchmark with T = ``weeks``: (report, per-user NDCG@10
+    sums per arm, per-user case counts), the last two for the pooled bootstrap."""
     from recloop.evaluation.harness import evaluate_scorer
     from recloop.evaluation.protocols import next_window_cases
     from recloop.serving import load_recommender
     from recloop.training.trainer import train_recommender
 
-    data = _data()
-    events = data.events.sort_values("timestamp", kind="stable")
     start = int(events.timestamp.min())
-    weeks = int(os.environ.get("BENCH_BASE_WEEKS", "20"))
     t0, t1 = start + weeks * WEEK, start + (weeks + 1) * WEEK
     old, new = (
         events[events.timestamp < t0],
@@ -181,11 +220,15 @@ def bench_incremental(workdir: Path) -> dict:
         "full_seconds": round(full.train_seconds, 1),
     }
     seen = events[events.timestamp < t1]
-    for name, res in (("incremental", inc), ("full", full)):
+    sums, counts = {}, None
+    for name, res in (("incremental", inc), ("full", full), ("not_updated", base)):
         rec = load_recommender(str(res.model_dir))
-        metrics = evaluate_scorer(rec, cases, k=10, items=data.items, popularity=seen).metrics
-        report[name] = {k: metrics[k] for k in ("ndcg@10", "recall@10")}
-        if cases.cold_items is not None and cases.cold_items.any():
+        result = evaluate_scorer(rec, cases, k=10, items=data.items, popularity=seen)
+        report[name] = {k: result.metrics[k] for k in ("ndcg@10", "recall@10")}
+        per_user = result.per_user.groupby("user_id")["ndcg@10"]
+        sums[name] = per_user.sum().sort_index().to_numpy(dtype=float)
+        counts = per_user.size().sort_index().to_numpy(dtype=float)
+        if name != "not_updated" and cases.cold_items is not None and cases.cold_items.any():
             cold = cases.subset(cases.cold_items)
             cm = evaluate_scorer(rec, cold, k=10, items=data.items, popularity=seen).metrics
             report[name]["cold_recall@10"] = cm["recall@10"]
@@ -194,7 +237,7 @@ def bench_incremental(workdir: Path) -> dict:
         report["incremental"]["ndcg@10"] / max(report["full"]["ndcg@10"], 1e-12), 3
     )
     report["time_ratio"] = round(inc.train_seconds / full.train_seconds, 3)
-    return report
+    return report, sums, counts
 
 
 def bench_cold(workdir: Path) -> dict:
@@ -203,6 +246,8 @@ def bench_cold(workdir: Path) -> dict:
     Scored twice: with the new-arrival bonus the model chose on its validation cases, and
     with no bonus. ``BENCH_BASE_WEEKS`` (default 20) sets T; weeks 12, 13, 20 and 27 hold
     the most first-week ratings of new releases."""
+    from recloop.columns import ITEM_COL
+    from recloop.evaluation.baselines import build_baseline
     from recloop.evaluation.harness import evaluate_scorer
     from recloop.evaluation.protocols import next_window_cases
     from recloop.serving import load_recommender
@@ -229,6 +274,14 @@ def bench_cold(workdir: Path) -> dict:
         "new_item_boost": rec.new_items.boost,
         "validation_ndcg_by_boost": rec.new_items.validation_ndcg,
     }
+    for name in ("pop", "random"):  # the baselines, for scale
+        baseline = build_baseline(name, seen, data.items[ITEM_COL].to_numpy())
+        overall = evaluate_scorer(baseline, cases, k=10, items=data.items, popularity=seen)
+        cold = evaluate_scorer(baseline, cold_cases, k=10, items=data.items, popularity=seen)
+        report[name] = {
+            "recall@10": overall.metrics["recall@10"],
+            "cold_recall@10": cold.metrics["recall@10"],
+        }
     chosen = rec.new_items.boost
     tried = [float(b) for b in (rec.new_items.validation_ndcg or {})]
     for label, boost in [("chosen_boost", chosen), ("no_boost", 0.0)] + [
