@@ -158,12 +158,21 @@ class TrainSettings(BaseModel):
     )
     # --- incremental fine-tuning -------------------------------------------------------
     replay_ratio: float = Field(
-        1.0,
+        10.0,
         ge=0,
         description="Replayed older targets per new target in incremental training (drawn "
-        "as whole windows of older users' sequences).",
+        "as whole windows of older users' sequences). A week of new data is a narrow slice "
+        "of users: fine-tuned on it at a ratio of 1, the model lost more than it learned "
+        "(MovieLens, four single weeks: NDCG@10 0.0871 vs 0.0899 for not updating at all); "
+        "at 10 with 3 epochs it gained (0.0903, 98% of a full retrain's 0.0918, in 9% of "
+        "its time).",
     )
-    incremental_epochs: int = Field(15, gt=0, description="Epoch cap of incremental training.")
+    incremental_epochs: int = Field(
+        3,
+        gt=0,
+        description="Epoch cap of incremental training (each epoch passes over the new "
+        "events and their replay once; 5 scored like 3 within noise at 1.7x the time).",
+    )
     incremental_lr: float = Field(5e-4, gt=0)
     incremental_warmup_steps: int = Field(0, ge=0)
     # --- serving -----------------------------------------------------------------------
