@@ -207,17 +207,9 @@ class _NonFiniteCounter:
         self.non_finite = 0
 
     def score(self, histories, scenarios=None, times=None):
-        from recloop.evaluation.harness import accepts_keyword
+        from recloop.evaluation.harness import call_score
 
-        context = {"scenarios": scenarios, "times": times}
-        scores = self.scorer.score(
-            histories,
-            **{
-                k: v
-                for k, v in context.items()
-                if v is not None and accepts_keyword(self.scorer.score, k)
-            },
-        )
+        scores = call_score(self.scorer, histories, scenarios=scenarios, times=times)
         self.non_finite += int(np.size(scores) - np.isfinite(scores).sum())
         return scores
 

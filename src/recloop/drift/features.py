@@ -359,10 +359,9 @@ def _score_cases(
 ) -> pd.DataFrame:
     """Score one batch of cases (each at its event's time) and rank each target among
     unseen items."""
-    from recloop.evaluation.harness import accepts_keyword
+    from recloop.evaluation.harness import call_score
 
-    context = {"times": times} if accepts_keyword(scorer.score, "times") else {}
-    scores = np.array(scorer.score(histories, **context), dtype="float64", copy=True)
+    scores = np.array(call_score(scorer, histories, times=times), dtype="float64", copy=True)
     lengths = np.fromiter((len(h) for h in histories), dtype=int, count=len(histories))
     flat = position.reindex(
         np.concatenate([np.asarray(h, dtype="int64") for h in histories])

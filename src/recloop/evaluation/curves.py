@@ -136,10 +136,9 @@ def _recommend_lists(model, cases: EvalCases, lam: float, k: int) -> np.ndarray:
 
 def _masked_scores(model, cases: EvalCases) -> np.ndarray:
     """(n_cases, n_items) float64 scores, the history and excluded items at -inf."""
-    from recloop.evaluation.harness import score_context
+    from recloop.evaluation.harness import score_cases
 
-    context = score_context(model, cases, 0, len(cases))
-    scores = np.asarray(model.score(cases.histories, **context), dtype=np.float64).copy()
+    scores = np.asarray(score_cases(model, cases, 0, len(cases)), dtype=np.float64).copy()
     column = {int(item): j for j, item in enumerate(model.item_ids)}
     for row, (history, exclude) in enumerate(zip(cases.histories, cases.exclude, strict=True)):
         blocked = [column[int(i)] for i in (*history, *exclude) if int(i) in column]

@@ -236,8 +236,7 @@ def rank_top_k(
     batch_size = max(1, min(batch_size, _MAX_CELLS // max(len(item_ids), 1)))
     for start in range(0, len(cases), batch_size):
         stop = min(start + batch_size, len(cases))
-        histories = cases.histories[start:stop]
-        raw = scorer.score(histories, **score_context(scorer, cases, start, stop))
+        raw = score_cases(scorer, cases, start, stop)
         scores = np.array(raw, dtype=np.float64, copy=True)
         if scores.shape != (stop - start, len(item_ids)):
             raise UnusableInputError(
@@ -284,15 +283,30 @@ def _excluded_cells(exclude: Sequence[np.ndarray], item_ids: np.ndarray, order: 
     return rows[known], order[at[known]]
 
 
-def score_context(scorer: Scorer, cases: EvalCases, start: int, stop: int) -> dict[str, Any]:
-    """The keyword arguments ``scorer.score`` takes for cases ``start:stop``: their
-    scenarios and times (when each held-out event happened: the moment of the request)."""
-    context: dict[str, Any] = {}
-    if cases.scenarios is not None and accepts_keyword(scorer.score, "scenarios"):
-        context["scenarios"] = cases.scenarios[start:stop]
-    if cases.timestamps is not None and accepts_keyword(scorer.score, "times"):
-        context["times"] = cases.timestamps[start:stop]
-    return context
+def score_cases(scorer: Scorer, cases: EvalCases, start: int, stop: int) -> Any:
+    """``scorer.score`` of cases ``start:stop`` with their scenarios and times (when each
+    held-out event happened: the moment of the request), where the scorer takes them."""
+
+    def part(values):
+        return None if values is None else values[start:stop]
+
+    return call_score(
+        scorer,
+        cases.histories[start:stop],
+        scenarios=part(cases.scenarios),
+        times=part(cases.timestamps),
+    )
+
+
+def call_score(scorer: Scorer, histories: Sequence[Sequence[int]], **context: Any) -> Any:
+    """``scorer.score(histories, ...)`` with those of the ``context`` keywords (scenarios,
+    times) that are not None and that the scorer takes: baselines take none of them."""
+    accepted = {
+        name: value
+        for name, value in context.items()
+        if value is not None and accepts_keyword(scorer.score, name)
+    }
+    return scorer.score(histories, **accepted)
 
 
 def accepts_keyword(function: Callable, keyword: str) -> bool:
