@@ -6,6 +6,7 @@ received = accepted + quarantined + duplicates on every JSON report.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 
@@ -256,7 +257,7 @@ def test_ragged_row_with_too_many_fields(recloop, write_batch, ml_lines, workspa
     assert report["reasons"] == {"malformed_row": 1}
     assert report["accepted"] == GOOD
     [row] = _quarantine(workspace, report["batch_id"])
-    assert json.loads(row["raw"])["malformed"] == "196,242,3,881250949,1,2"
+    assert base64.b64decode(row["record_base64"]) == b"196,242,3,881250949,1,2"
 
 
 def test_quarantine_commands(recloop, write_batch, ml_lines, tmp_path):
@@ -267,7 +268,8 @@ def test_quarantine_commands(recloop, write_batch, ml_lines, tmp_path):
     assert batch["batch_id"] == report["batch_id"] and batch["reasons"] == {"value_out_of_range": 1}
     shown = recloop("quarantine", "show", report["batch_id"][:10], "--json")
     [row] = shown.report["rows"]
-    assert row["reasons"] == ["value_out_of_range"] and row["raw"]["value"] == 7
+    assert row["reasons"] == ["value_out_of_range"] and row["raw"]["value"] == "7"  # as written
+    assert row["record"] == "196,242,7,881250949"
     out = tmp_path / "quarantine.csv"
     exported = recloop("quarantine", "export", out, "--json")
     assert exported.report["rows"] == 1

@@ -122,8 +122,7 @@ def _duplicates(
         compare = [c for c in content if c not in key and c in stored.columns and c != "first_seen"]
         same = np.ones(len(matched), dtype=bool)
         for column in compare:
-            left, right = matched[column], matched[f"{column}_stored"]
-            same &= ((left == right) | (left.isna() & right.isna())).to_numpy()
+            same &= _same_values(matched[column], matched[f"{column}_stored"])
         duplicates.extend(matched.loc[same, "index"])
         if kind == "events":  # catalogs take new content as an update
             for row in matched.loc[~same, "index"]:
@@ -131,20 +130,30 @@ def _duplicates(
     return np.array(sorted(int(r) for r in duplicates), dtype="int64"), conflicts
 
 
+def _same_values(left: pd.Series, right: pd.Series) -> np.ndarray:
+    """Row-wise equality where two missing values are equal (and NA never propagates)."""
+    equal = (left == right).to_numpy(dtype=bool, na_value=False)
+    return equal | (left.isna().to_numpy() & right.isna().to_numpy())
+
+
 def _stored_rows(connection: sa.Connection, rows: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """Stored rows that may share a key with ``rows`` (events: same time span)."""
+    """Stored rows that may share a key with ``rows`` (events: same time span).
+
+    Integer columns come back as exact ``Int64``, like the batch's (never float64:
+    distinct ids above 2**53 must not match).
+    """
     if kind == "events":
         start, end = rows["timestamp"].min(), rows["timestamp"].max()
         stored = store.stored_event_keys(connection, int(start), int(end))
-        return stored.astype({"user_id": "float64", "item_id": "float64", "timestamp": "float64"})
+        return stored.astype({"user_id": "Int64", "item_id": "Int64", "timestamp": "Int64"})
     table = TABLES[kind]
     id_column = SPECS[kind].key[0]
-    ids = rows[id_column].astype("int64").unique().tolist()
+    ids = [int(i) for i in rows[id_column].unique()]
     query = sa.select(*[table.c[c] for c in STORED_COLUMNS[kind]]).where(
         table.c[id_column].in_(ids)
     )
-    stored = pd.read_sql(query, connection)
-    return stored.astype({c: "float64" for c in SPECS[kind].integer})
+    stored = pd.read_sql(query, connection, dtype_backend="numpy_nullable")
+    return stored.astype({c: "Int64" for c in SPECS[kind].integer})
 
 
 def _unknown_items(connection: sa.Connection, events: pd.DataFrame) -> pd.DataFrame | None:

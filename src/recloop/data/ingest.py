@@ -25,13 +25,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from recloop.data import schema, store
 from recloop.data.decide import TABLES, Outcome, count_codes, decide
-from recloop.data.readers import ROW_NUMBER_COL, RawBatch, canonical_names, read_batch
+from recloop.data.quarantine import quarantine_frame
+from recloop.data.readers import RawBatch, batch_from_frame, read_batch
 from recloop.errors import UnusableInputError
 from recloop.settings import Settings
 from recloop.validation.frame import SPECS, validation_frame
@@ -93,9 +93,8 @@ def ingest_frame(
     started = time.time()
     if frame.empty:
         raise UnusableInputError(f"{source}: the frame has no rows")
-    canonical, ignored = canonical_names(frame.reset_index(drop=True), kind, Path(source))
-    canonical.insert(0, ROW_NUMBER_COL, np.arange(1, len(canonical) + 1, dtype="int64"))
-    raw = RawBatch(frame=canonical, source_format="dataframe", ignored_columns=ignored)
+    raw = batch_from_frame(frame, kind, source)
+    canonical = raw.frame
     digest = pd.util.hash_pandas_object(canonical.astype(str), index=False).to_numpy()
     names = ",".join(map(str, canonical.columns)).encode()
     batch_id = hashlib.sha256(kind.encode() + b"\0" + names + digest.tobytes()).hexdigest()
@@ -119,7 +118,7 @@ def _ingest(
         prior = _prior_status(connection, batch_id)
     if prior in FINAL_STATUSES:
         return _duplicate_batch_report(raw, kind, source, batch_id, prior)
-    frame = validation_frame(raw.frame, kind, settings)
+    frame = validation_frame(raw, kind, settings)
     with engine.connect() as connection:
         parameters, conditions = _suite_inputs(connection, kind, settings, raw, frame)
     verdicts = validate(frame, kind, parameters, conditions, settings.ingest.chunk_rows)
@@ -229,10 +228,10 @@ def _suite_inputs(
     """Values of the suite's parameters and which conditional expectations apply.
 
     With a non-empty catalog (and ``unknown_items="quarantine"``) the frame gets
-    ``catalog_item_id``, the item id looked up in the catalog (null when absent), which the
-    suite compares with ``item_id``.
+    ``unknown_item_id``, the item id when the catalog lacks it (null otherwise), which the
+    suite expects to be null.
     """
-    conditions = {"invalid_utf8"} if raw.invalid_utf8 else set()
+    conditions = raw.conditions
     if kind != "events":
         return {}, conditions
     rules = settings.ingest
@@ -245,7 +244,7 @@ def _suite_inputs(
     known = store.known_item_ids(connection)
     if len(known) and rules.unknown_items == "quarantine":
         conditions.add("item_catalog")
-        frame["catalog_item_id"] = frame["item_id"].where(frame["item_id"].isin(known))
+        frame["unknown_item_id"] = frame["item_id"].where(~frame["item_id"].isin(known))
     return parameters, conditions
 
 
@@ -286,20 +285,7 @@ def _write_quarantine(
 ) -> None:
     if not rows:
         return
-    positions = sorted(rows)
-    selected = raw.frame.iloc[positions]
-    content = selected.drop(columns=[ROW_NUMBER_COL])
-    lines = content.to_json(orient="records", lines=True, force_ascii=False).splitlines()
-    frame = pd.DataFrame(
-        {
-            "batch_id": batch_id,
-            "kind": kind,
-            "row_number": selected[ROW_NUMBER_COL].to_numpy(dtype="int64"),
-            "reasons": [",".join(sorted(rows[p])) for p in positions],
-            "raw": lines,
-            "created_at": time.time(),
-        }
-    )
+    frame = quarantine_frame(raw, kind, rows, batch_id)
     store.bulk_insert(connection, schema.quarantine, frame, list(frame.columns))
 
 

@@ -5,19 +5,36 @@ This module only parses; it never drops or fixes rows. Validation decides what i
 Two families of readers:
 
 - ``read_batch(path, kind)``: one incoming batch file for ingest (canonical CSV/Parquet,
-  the MovieLens CSV form, GroupLens originals). Values are kept as received (numbers where
-  the whole column parses, text otherwise; non-UTF-8 bytes survive as ``\\xff`` escapes) so
-  that quarantined rows keep their raw content.
+  the MovieLens CSV form, GroupLens originals) as a ``RawBatch``: the source's values as
+  received (CSV fields as text, verbatim: ``NaN``, ``null`` or ``NA`` stay text; Parquet
+  values in their exact type, 64-bit integers included), plus, outside the frame so that
+  no source column can collide with them, each row's number, its exact bytes in the file
+  and any problem the parser found in it.
 - ``read_dataset(directory)`` / ``read_movielens_canonical``: a whole dataset directory as
   clean canonical tables (replay, fetch, tests).
+
+CSV records (``read_batch``). One physical line is one record: a quoted field may hold
+commas and doubled quotes (``"a ""b"", c"``) but not a line break, as in BigQuery's and
+Spark's CSV loaders by default. A line whose quoted field is still open at its end is one
+row with the problem ``unbalanced_quote``; it never swallows the lines after it, which
+are parsed as rows of their own. So a legal multi-line quoted field (RFC 4180 allows
+one) arrives as one quarantined row per physical line, each with its exact bytes: send
+text with line breaks as Parquet. Other quoting errors on a line (text after a closing
+quote) and lines with more fields than the header are ``malformed_row``; lines with fewer
+fields lack the missing values. Empty lines carry no data and are skipped; every other
+line after the header is a received row. Bytes that are not UTF-8 survive as ``\\xff``
+escapes in the values (and verbatim in the row's bytes).
 """
 
 from __future__ import annotations
 
 import csv
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from recloop.columns import (
@@ -33,8 +50,9 @@ from recloop.columns import (
 from recloop.data.grouplens import GROUPLENS_READERS, split_title_year
 from recloop.errors import UnusableInputError
 
-ROW_NUMBER_COL = "row_number"  # 1-based data row of the source (header excluded)
-MALFORMED_COL = "malformed"  # raw text of a row whose field count does not match the header
+# Problems the CSV parser can find in a row (each is also the row's quarantine reason).
+MALFORMED_ROW = "malformed_row"  # more fields than the header, or a quoting error
+UNBALANCED_QUOTE = "unbalanced_quote"  # a quoted field still open at the end of its line
 
 KINDS = ("events", "items", "users")
 REQUIRED_COLUMNS = {
@@ -46,17 +64,6 @@ OPTIONAL_COLUMNS = {
     "events": [EVENT_TYPE_COL, VALUE_COL, SCENARIO_COL, SESSION_COL],
     "items": ["title", "year", "genres", FIRST_SEEN_COL],
     "users": ["age", "gender", "occupation", "zip_code"],
-}
-TEXT_COLUMNS = {
-    EVENT_TYPE_COL,
-    SCENARIO_COL,
-    SESSION_COL,
-    "title",
-    "year",
-    "genres",
-    "gender",
-    "occupation",
-    "zip_code",
 }
 # Source column names (lower-cased) that mean a canonical column.
 COLUMN_ALIASES = {
@@ -76,6 +83,15 @@ COLUMN_ALIASES = {
     "zipcode": "zip_code",
 }
 SUSPECT_DELIMITERS = (";", "\t", "|")
+UTF8_BOM = b"\xef\xbb\xbf"
+# What a path that is not a regular file is, for the error message.
+FILE_TYPES = {
+    stat.S_ISDIR: "a directory; ingest one batch file at a time",
+    stat.S_ISFIFO: "a named pipe (FIFO)",
+    stat.S_ISCHR: "a character device",
+    stat.S_ISBLK: "a block device",
+    stat.S_ISSOCK: "a socket",
+}
 
 
 @dataclass
@@ -87,15 +103,61 @@ class Dataset:
     users: pd.DataFrame | None = None
 
 
+@dataclass(frozen=True)
+class SourceRecords:
+    """The exact bytes of each row in its source file: slices of the file's content.
+
+    Row ``i`` is ``data[starts[i]:ends[i]]``, its physical line without the line ending
+    (``\\n`` or ``\\r\\n``). Kept as offsets: only quarantined rows are ever sliced out.
+    """
+
+    data: bytes
+    starts: np.ndarray
+    ends: np.ndarray
+
+    def __getitem__(self, row: int) -> bytes:
+        return self.data[int(self.starts[row]) : int(self.ends[row])]
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+
 @dataclass
 class RawBatch:
-    """One source file as received: canonical column names, raw values, row numbers."""
+    """One source as received: the source's columns (canonical names) and raw values.
+
+    Everything recloop adds about a row lives beside the frame, never in it, so that a
+    source column may be called anything (``row_number``, ``malformed``...).
+    """
 
     frame: pd.DataFrame
     source_format: str
     ignored_columns: list[str] = field(default_factory=list)
     # True when the file was not valid UTF-8: bad bytes are kept as "\\xff" escapes.
     invalid_utf8: bool = False
+    # 1-based data row of the source (header and empty lines excluded); default 1..n.
+    row_numbers: np.ndarray | None = None
+    # Exact bytes of each row (text sources); None when the source has no row bytes
+    # (Parquet, DataFrames: their values are exact as read).
+    records: SourceRecords | None = None
+    # Per row: None, MALFORMED_ROW or UNBALANCED_QUOTE (None: no row has a problem).
+    problems: np.ndarray | None = None
+    # True when some value holds a NUL character (no store column can keep one).
+    has_nul: bool = False
+
+    def __post_init__(self) -> None:
+        if self.row_numbers is None:
+            self.row_numbers = np.arange(1, len(self.frame) + 1, dtype="int64")
+
+    @property
+    def conditions(self) -> set[str]:
+        """The suite's conditional checks this batch needs (see ``validation.suite``)."""
+        found = {
+            "invalid_utf8": self.invalid_utf8,
+            "nul_character": self.has_nul,
+            UNBALANCED_QUOTE: self.problems is not None and UNBALANCED_QUOTE in self.problems,
+        }
+        return {name for name, present in found.items() if present}
 
 
 # ---- batch files ---------------------------------------------------------------------
@@ -112,129 +174,233 @@ def infer_kind(path: str | Path) -> str:
 
 
 def read_batch(path: str | Path, kind: str = "events") -> RawBatch:
-    """Read one batch file for ingest, keeping raw values.
+    """Read one batch file for ingest, keeping raw values and each row's bytes.
 
     Args:
-        path: a CSV (canonical header or the MovieLens forms), a Parquet file, or a GroupLens
-            original (``u.data``, ``u.item``, ``u.user``, ``ratings.dat``, ``movies.dat``,
+        path: a CSV (canonical header or the MovieLens forms; see the module docstring for
+            how records and quotes are read), a Parquet file, or a GroupLens original
+            (``u.data``, ``u.item``, ``u.user``, ``ratings.dat``, ``movies.dat``,
             ``users.dat``, ml-latest ``ratings.csv``/``movies.csv``).
         kind: ``events``, ``items`` or ``users``.
 
     Returns:
-        RawBatch with a ``row_number`` column.
+        RawBatch: one frame row per received row.
 
     Raises:
-        UnusableInputError: missing/empty file, no data rows, unreadable format, missing
-            required columns (for example a wrong delimiter).
+        UnusableInputError: missing, unreadable, empty or not a regular file; no data
+            rows; unreadable format; missing required columns (for example a wrong
+            delimiter).
     """
     path = Path(path)
     if kind not in KINDS:
         raise UnusableInputError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
-    if path.is_dir():
-        raise UnusableInputError(f"{path}: is a directory; ingest one batch file at a time")
-    if not path.is_file():
-        raise UnusableInputError(f"{path}: no such file")
+    _check_regular_file(path)
     try:
-        path.open("rb").close()
+        data = path.read_bytes()
     except OSError as exc:
         raise UnusableInputError(f"{path}: cannot be read ({exc.strerror})") from None
-    if path.stat().st_size == 0 or not path.read_bytes()[:4096].strip():
+    if not data.strip():
         raise UnusableInputError(f"{path}: the file is empty")
     name = path.name.lower()
-    invalid_utf8 = name not in GROUPLENS_READERS and not _is_utf8(path)
     if name in GROUPLENS_READERS:
-        frame, source_format = GROUPLENS_READERS[name](path), f"grouplens:{name}"
+        raw = _read_grouplens(path, name, data)
     elif path.suffix.lower() in {".parquet", ".pq"}:
-        frame, source_format = _read_parquet(path), "parquet"
+        raw = _read_parquet(path)
     else:
-        frame, source_format = _read_csv(path), "csv"
-    frame, ignored = canonical_names(frame, kind, path)
-    if len(frame) == 0:
+        raw = _read_csv(path, data)
+    raw.frame, raw.ignored_columns = canonical_names(raw.frame, kind, path)
+    if len(raw.frame) == 0:
         raise UnusableInputError(f"{path}: the file has a header but no data rows")
-    if kind == "items" and "year" not in frame.columns and "title" in frame.columns:
-        frame = split_title_year(frame)
-    frame.insert(0, ROW_NUMBER_COL, pd.RangeIndex(1, len(frame) + 1, dtype="int64"))
+    if kind == "items" and "year" not in raw.frame.columns and "title" in raw.frame.columns:
+        raw.frame = split_title_year(raw.frame)
+    return raw
+
+
+def batch_from_frame(frame: pd.DataFrame, kind: str, source: str) -> RawBatch:
+    """A DataFrame (canonical or aliased column names) as a batch, like a Parquet file."""
+    canonical, ignored = canonical_names(frame.reset_index(drop=True), kind, Path(source))
     return RawBatch(
-        frame=frame.reset_index(drop=True),
-        source_format=source_format,
+        frame=canonical,
+        source_format="dataframe",
         ignored_columns=ignored,
-        invalid_utf8=invalid_utf8,
+        has_nul=_frame_has_nul(canonical),
     )
 
 
-def _is_utf8(path: Path) -> bool:
+def _check_regular_file(path: Path) -> None:
+    """Only a regular file is a batch: a FIFO would block the read, a device never ends."""
     try:
-        path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise UnusableInputError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise UnusableInputError(f"{path}: cannot be read ({exc.strerror})") from None
+    if stat.S_ISREG(mode):
+        return
+    what = next((text for test, text in FILE_TYPES.items() if test(mode)), "not a file")
+    raise UnusableInputError(f"{path}: is not a regular file (it is {what})")
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path) -> RawBatch:
+    """Parquet values in exact types: nullable integers stay integers (never float64)."""
     try:
-        return pd.read_parquet(path)
+        frame = pd.read_parquet(path, dtype_backend="numpy_nullable")
     except Exception as exc:  # pyarrow raises many types for a damaged file
         raise UnusableInputError(f"{path}: not a readable Parquet file ({exc})") from None
+    return RawBatch(frame=frame, source_format="parquet", has_nul=_frame_has_nul(frame))
 
 
-def _read_header(path: Path) -> list[str]:
-    with path.open(encoding="utf-8", errors="backslashreplace", newline="") as handle:
-        first = handle.readline()
-    return [name.strip() for name in next(csv.reader([first]))]
+def _read_grouplens(path: Path, name: str, data: bytes) -> RawBatch:
+    """GroupLens originals: one record per line (no quoting), Latin-1."""
+    try:
+        frame = GROUPLENS_READERS[name](path)
+    except (ValueError, pd.errors.ParserError) as exc:
+        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise UnusableInputError(f"{path}: not a readable {name} file ({message})") from None
+    starts, ends = _physical_lines(data)
+    keep = ends > starts
+    records = None
+    if keep.sum() == len(frame):  # one row per non-empty line: the row's bytes are known
+        records = SourceRecords(data, starts[keep], ends[keep])
+    return RawBatch(
+        frame=frame, source_format=f"grouplens:{name}", records=records, has_nul=b"\0" in data
+    )
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    """Comma-separated file with a header; tolerant of ragged rows and bad bytes."""
-    header = _read_header(path)
+# ---- CSV -----------------------------------------------------------------------------
+
+
+def _physical_lines(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Byte offsets (start, end) of each line, without its ``\\n`` or ``\\r\\n`` ending.
+
+    A final line ending does not start another line.
+    """
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(buffer == 0x0A)
+    starts = np.concatenate([[0], newlines + 1]).astype("int64")
+    ends = np.concatenate([newlines, [len(data)]]).astype("int64")
+    if starts[-1] == len(data):
+        starts, ends = starts[:-1], ends[:-1]
+    before_end = np.maximum(ends - 1, 0)
+    carriage_return = (ends > starts) & (buffer[before_end] == 0x0D)
+    return starts, ends - carriage_return
+
+
+def _read_csv(path: Path, data: bytes) -> RawBatch:
+    """Comma-separated file with a header; every field as text, one record per line."""
+    try:
+        text, invalid_utf8 = data.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, invalid_utf8 = data.decode("utf-8", errors="backslashreplace"), True
+    starts, ends = _physical_lines(data)
+    # A line feed byte never occurs inside a multi-byte UTF-8 sequence nor in a
+    # backslash escape, so text lines and byte lines correspond one to one.
+    lines = text.split("\n")[: len(starts)]
+    header = _header(path, lines[0].removeprefix("\ufeff"))
+    if data.startswith(UTF8_BOM):
+        starts = starts.copy()
+        starts[0] += len(UTF8_BOM)
+    body = np.flatnonzero(ends[1:] > starts[1:]) + 1  # data lines that are not empty
+    fields, problems = _parse_lines([lines[i] for i in body])
+    frame = _fields_frame(fields, problems, header)
+    return RawBatch(
+        frame=frame,
+        source_format="csv",
+        invalid_utf8=invalid_utf8,
+        records=SourceRecords(data, starts[body], ends[body]),
+        problems=problems if any(p is not None for p in problems) else None,
+        has_nul="\0" in text,
+    )
+
+
+def _header(path: Path, line: str) -> list[str]:
+    fields, problems = _parse_lines([line])
+    if problems[0] is not None:
+        raise UnusableInputError(f"{path}: the header line is not valid CSV ({problems[0]})")
+    header = [name.strip() for name in fields[0]]
     if len(header) == 1 and any(d in header[0] for d in SUSPECT_DELIMITERS):
         raise UnusableInputError(
             f"{path}: expected comma-separated columns, found one column {header[0]!r} "
             "(wrong delimiter?)"
         )
-    text_columns = {name: object for name in header if _canonical(name) in TEXT_COLUMNS}
-    try:
-        return pd.read_csv(
-            path,
-            encoding="utf-8",
-            encoding_errors="backslashreplace",
-            dtype=text_columns,
-            skipinitialspace=True,
-        )
-    except pd.errors.ParserError:
-        return _read_csv_ragged(path, header)
-    except (UnicodeError, ValueError) as exc:
-        raise UnusableInputError(f"{path}: not a readable CSV file ({exc})") from None
+    return header
 
 
-def _read_csv_ragged(path: Path, header: list[str]) -> pd.DataFrame:
-    """Slow path for rows with too many fields: keep them, marked ``malformed``."""
-    rows, malformed = [], []
-    with path.open(encoding="utf-8", errors="backslashreplace", newline="") as handle:
-        reader = csv.reader(handle, skipinitialspace=True)
-        next(reader)
-        for fields in reader:
-            if not fields:
-                continue
-            if len(fields) > len(header):
-                rows.append([None] * len(header))
-                malformed.append(",".join(fields))
-            else:
-                rows.append(
-                    [f if f != "" else None for f in fields] + [None] * (len(header) - len(fields))
-                )
-                malformed.append(None)
-    frame = pd.DataFrame(rows, columns=header, dtype=object)
-    for column in header:
-        if _canonical(column) not in TEXT_COLUMNS:
-            frame[column] = _numeric_if_clean(frame[column])
-    frame[MALFORMED_COL] = pd.Series(malformed, dtype=object)
+# What the reader is fed when it asks for a second line for one record (a quoted field
+# still open at the end of a line): a quote followed by a letter, which the strict reader
+# rejects, so the record ends there and the next line starts a record of its own.
+_END_OPEN_QUOTE = '"x'
+
+
+def _parse_lines(lines: list[str]) -> tuple[list[list[str] | None], np.ndarray]:
+    """Parse each line as exactly one CSV record: (fields or None, problem or None).
+
+    One strict ``csv.reader`` reads all lines (C speed); the generator feeding it knows
+    when the reader wants a continuation line and answers with ``_END_OPEN_QUOTE``
+    instead, so a record never spans lines and the line after it is never consumed.
+    """
+    state = {"line_taken": False, "quote_open": False}
+
+    def feed() -> Iterator[str]:
+        for line in lines:
+            while state["line_taken"]:
+                state["quote_open"] = True
+                yield _END_OPEN_QUOTE
+            state["line_taken"] = True
+            yield line
+        while True:  # the last line ended inside a quoted field
+            state["quote_open"] = True
+            yield _END_OPEN_QUOTE
+
+    reader = csv.reader(feed(), strict=True)
+    fields: list[list[str] | None] = []
+    problems = np.full(len(lines), None, dtype=object)
+    for number in range(len(lines)):
+        state["line_taken"] = state["quote_open"] = False
+        try:
+            fields.append(next(reader))
+        except csv.Error:
+            fields.append(None)
+            problems[number] = UNBALANCED_QUOTE if state["quote_open"] else MALFORMED_ROW
+    return fields, problems
+
+
+def _fields_frame(
+    fields: list[list[str] | None], problems: np.ndarray, header: list[str]
+) -> pd.DataFrame:
+    """Rows of text fields under the header; a short row lacks (None) its last values.
+
+    A row with more fields than the header, or one that could not be parsed, has no
+    values here (its problem says why; its bytes are kept in ``RawBatch.records``).
+    """
+    width = len(header)
+    empty = [None] * width
+    rows = []
+    for number, values in enumerate(fields):
+        if values is None:
+            rows.append(empty)
+        elif len(values) > width:
+            problems[number] = MALFORMED_ROW
+            rows.append(empty)
+        elif len(values) < width:
+            rows.append(values + [None] * (width - len(values)))
+        else:
+            rows.append(values)
+    frame = pd.DataFrame(rows, columns=range(width), dtype=object)
+    frame.columns = header  # may repeat a name: canonical_names reports that
     return frame
 
 
-def _numeric_if_clean(series: pd.Series) -> pd.Series:
-    """Numbers when every present value parses, the raw text otherwise."""
-    parsed = pd.to_numeric(series, errors="coerce")
-    return parsed if parsed.notna().sum() == series.notna().sum() else series
+def _frame_has_nul(frame: pd.DataFrame) -> bool:
+    """Whether a text value of the frame holds a NUL character."""
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+            text = values.dropna()
+            text = text[text.map(lambda v: isinstance(v, str))]
+            if len(text) and text.str.contains("\0", regex=False).any():
+                return True
+    return False
 
 
 def _canonical(name: str) -> str:
@@ -243,11 +409,15 @@ def _canonical(name: str) -> str:
 
 
 def canonical_names(frame: pd.DataFrame, kind: str, path: Path) -> tuple[pd.DataFrame, list]:
-    """Rename source columns to canonical names; keep only the known ones."""
+    """Rename source columns to canonical names; known ones first, then the others.
+
+    Columns recloop does not know stay in the frame (quarantine keeps whole rows) and
+    are reported as ignored; validation reads only the known ones.
+    """
     renames = {c: _canonical(str(c)) for c in frame.columns}
     frame = frame.rename(columns=renames)
     if frame.columns.duplicated().any():
-        dupes = sorted(set(frame.columns[frame.columns.duplicated()]))
+        dupes = sorted(map(str, set(frame.columns[frame.columns.duplicated()])))
         raise UnusableInputError(f"{path}: duplicate columns {', '.join(dupes)}")
     missing = [c for c in REQUIRED_COLUMNS[kind] if c not in frame.columns]
     if missing:
@@ -255,9 +425,8 @@ def canonical_names(frame: pd.DataFrame, kind: str, path: Path) -> tuple[pd.Data
         raise UnusableInputError(
             f"{path}: missing required {kind} column(s) {', '.join(missing)} (found: {found})"
         )
-    known = [*REQUIRED_COLUMNS[kind], *OPTIONAL_COLUMNS[kind], MALFORMED_COL]
+    known = [*REQUIRED_COLUMNS[kind], *OPTIONAL_COLUMNS[kind]]
     ignored = [str(c) for c in frame.columns if c not in known]
-    # Extra columns stay in the frame (quarantine keeps whole rows); validation ignores them.
     return frame[[c for c in known if c in frame.columns] + ignored], ignored
 
 
@@ -290,11 +459,11 @@ def _events_from(raw: pd.DataFrame) -> pd.DataFrame:
     value = raw["rating"] if "rating" in raw.columns else raw[VALUE_COL]
     return pd.DataFrame(
         {
-            USER_COL: raw[USER_COL].astype("int64"),
-            ITEM_COL: raw[ITEM_COL].astype("int64"),
+            USER_COL: pd.to_numeric(raw[USER_COL]).astype("int64"),
+            ITEM_COL: pd.to_numeric(raw[ITEM_COL]).astype("int64"),
             EVENT_TYPE_COL: raw[EVENT_TYPE_COL] if EVENT_TYPE_COL in raw.columns else "rating",
-            VALUE_COL: value.astype("float64"),
-            TIMESTAMP_COL: raw[TIMESTAMP_COL].astype("int64"),
+            VALUE_COL: pd.to_numeric(value).astype("float64"),
+            TIMESTAMP_COL: pd.to_numeric(raw[TIMESTAMP_COL]).astype("int64"),
             SCENARIO_COL: raw[SCENARIO_COL] if SCENARIO_COL in raw.columns else None,
             SESSION_COL: raw[SESSION_COL] if SESSION_COL in raw.columns else None,
         }
@@ -335,9 +504,10 @@ def _read_grouplens_dataset(directory: Path, events_file, items_file, users_file
     events = _events_from(read_batch(directory / events_file, "events").frame)
     items = users = None
     if items_file and (directory / items_file).exists():
-        items = read_batch(directory / items_file, "items").frame.drop(columns=ROW_NUMBER_COL)
+        items = read_batch(directory / items_file, "items").frame
+        items["item_id"] = pd.to_numeric(items["item_id"]).astype("int64")  # CSV: text
         items["genres"] = items["genres"].fillna("").replace("(no genres listed)", "")
         items[FIRST_SEEN_COL] = pd.array([None] * len(items), dtype="Int64")
     if users_file and (directory / users_file).exists():
-        users = read_batch(directory / users_file, "users").frame.drop(columns=ROW_NUMBER_COL)
+        users = read_batch(directory / users_file, "users").frame
     return Dataset(events=events, items=items, users=users)

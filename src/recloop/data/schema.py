@@ -9,7 +9,8 @@ Tables hold canonical columns (see ``recloop.columns``) plus bookkeeping:
   (user, item, timestamp, event type) is unique, which makes re-ingest idempotent.
 - ``items`` / ``users``: catalogs keyed by their ids, upserted by ingest.
 - ``ingest_log``: one row per batch; ``batch_id`` is the content hash.
-- ``quarantine``: every rejected row with its raw content and reason codes.
+- ``quarantine``: every rejected row with its raw content (fields as JSON, and the exact
+  source bytes in base64) and reason codes.
 """
 
 from __future__ import annotations
@@ -100,6 +101,8 @@ quarantine = Table(
     Column("row_number", BigInteger, nullable=False),  # 1-based data row in the source
     Column("reasons", Text, nullable=False),  # comma-separated reason codes
     Column("raw", Text, nullable=False),  # JSON object: the row's fields as received
+    # base64 of the row's exact bytes in its source file (null for Parquet/DataFrames)
+    Column("record_base64", Text),
     Column("created_at", Float, nullable=False),
     Index("ix_quarantine_batch", "batch_id", "row_number"),
 )

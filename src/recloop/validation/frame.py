@@ -1,23 +1,45 @@
 """Build the frame Great Expectations validates from a raw batch.
 
 GX validates columns; a raw batch holds whatever the source said. This module only
-*parses* (it never judges): for each numeric column it adds the parsed number and, in a
-``<col>_unparsed`` column, the raw text of values that are present but are not a number of
-the required kind (non-numeric, or not a whole number for ids and timestamps). The suite
-then says, through GX, which rows are bad and why. Event value bounds per event type come
-from settings as ``value_min``/``value_max`` columns so that a static suite can compare them.
+*parses* (it never judges):
+
+- Integer columns (ids, timestamps, ages) are parsed exactly into nullable ``Int64``,
+  never through float64, so ids above 2**53 stay distinct. A value that is present but
+  is not a whole number inside the store's signed 64-bit ``BIGINT`` range (``"19x"``,
+  ``"2.5"``, ``1e20``, 2**63, a uint64 Parquet id above 2**63 - 1) is left out of the
+  parsed column and its raw text goes to ``<col>_unparsed``: never clamped, never wrapped.
+- Float columns (the event value) likewise: non-numeric or non-finite text goes to
+  ``<col>_unparsed``.
+- Text columns are kept as ``str`` (empty means missing).
+- Row problems the CSV parser found become the ``malformed`` and ``unbalanced_quote``
+  columns (non-null on the affected rows).
+
+The suite then says, through GX, which rows are bad and why. Event value bounds per event
+type come from settings as ``value_min``/``value_max`` columns so that a static suite can
+compare them; text length limits come from the store's schema (``text_length_parameters``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 
 from recloop.columns import EVENT_TYPE_COL, VALUE_COL
-from recloop.data.readers import MALFORMED_COL
+from recloop.data import schema
+from recloop.data.readers import MALFORMED_ROW, UNBALANCED_QUOTE, RawBatch
 from recloop.settings import Settings
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # the store's BIGINT
+MALFORMED_COL = "malformed"  # validation-frame markers of parser problems
+UNBALANCED_QUOTE_COL = "unbalanced_quote"
+# A number written in decimal or scientific notation ("12", "-3.0", "1e3"); ASCII digits
+# only (Python's int() would also take "1_000" and other scripts' digits).
+_DECIMAL_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -28,6 +50,7 @@ class KindSpec:
     floating: tuple[str, ...]
     text: tuple[str, ...]
     key: tuple[str, ...]
+    table: sa.Table
 
 
 SPECS = {
@@ -36,44 +59,67 @@ SPECS = {
         floating=("value",),
         text=("event_type", "scenario", "session_id"),
         key=("user_id", "item_id", "timestamp", "event_type"),
+        table=schema.events,
     ),
     "items": KindSpec(
         integer=("item_id", "first_seen"),
         floating=(),
         text=("title", "year", "genres"),
         key=("item_id",),
+        table=schema.items,
     ),
     "users": KindSpec(
         integer=("user_id", "age"),
         floating=(),
         text=("gender", "occupation", "zip_code"),
         key=("user_id",),
+        table=schema.users,
     ),
 }
 
 
-def validation_frame(raw: pd.DataFrame, kind: str, settings: Settings) -> pd.DataFrame:
-    """Canonical columns (parsed), ``*_unparsed`` raw text, ``malformed``, helper bounds.
+def text_length_limits(kind: str) -> dict[str, int]:
+    """The longest value each bounded text column may hold, read from the store's schema.
+
+    The one source of these numbers: PostgreSQL enforces ``VARCHAR(n)`` and SQLite does
+    not, so the suite checks them on every backend (a value over the limit is quarantined,
+    never a failed batch on one backend and a stored row on the other).
+    """
+    spec = SPECS[kind]
+    return {
+        column.name: column.type.length
+        for column in spec.table.columns
+        if column.name in spec.text and getattr(column.type, "length", None)
+    }
+
+
+def text_length_parameters(kind: str) -> dict[str, int]:
+    """``<column>_max_length`` values for the suite's ``$PARAMETER`` references."""
+    return {f"{column}_max_length": n for column, n in text_length_limits(kind).items()}
+
+
+def validation_frame(raw: RawBatch, kind: str, settings: Settings) -> pd.DataFrame:
+    """Canonical columns (parsed), ``*_unparsed`` raw text, problem markers, helper bounds.
 
     Args:
-        raw: ``RawBatch.frame`` (canonical names, raw values).
+        raw: the batch as read (canonical names, raw values, row problems).
         kind: events, items or users.
         settings: defaults for absent event columns and value bounds per event type.
 
     Returns:
-        DataFrame with a RangeIndex aligned to ``raw`` (row position = index).
+        DataFrame with a RangeIndex aligned to ``raw.frame`` (row position = index).
     """
     spec = SPECS[kind]
-    raw = _with_defaults(raw, kind, settings)
-    frame = pd.DataFrame(index=raw.index)  # row position = index; row numbers stay in raw
-    for column in spec.integer + spec.floating:
-        parsed, unparsed = _parse_number(raw[column], whole=column in spec.integer)
-        frame[column] = parsed
-        frame[f"{column}_unparsed"] = unparsed
+    source = _with_defaults(raw.frame, kind, settings)
+    frame = pd.DataFrame(index=source.index)  # row position = index; row numbers stay in raw
+    for column in spec.integer:
+        frame[column], frame[f"{column}_unparsed"] = _parse_integers(source[column])
+    for column in spec.floating:
+        frame[column], frame[f"{column}_unparsed"] = _parse_floats(source[column])
     for column in spec.text:
-        frame[column] = _text(raw[column])
-    malformed = raw.get(MALFORMED_COL)
-    frame[MALFORMED_COL] = _text(malformed) if malformed is not None else _all_null(raw.index)
+        frame[column] = _text(source[column])
+    frame[MALFORMED_COL] = _marker(raw.problems, MALFORMED_ROW, source.index)
+    frame[UNBALANCED_QUOTE_COL] = _marker(raw.problems, UNBALANCED_QUOTE, source.index)
     if kind == "items":
         frame["genres"] = frame["genres"].fillna("")
     if kind == "events":
@@ -98,38 +144,147 @@ def _with_defaults(raw: pd.DataFrame, kind: str, settings: Settings) -> pd.DataF
     return raw
 
 
-def _parse_number(series: pd.Series, whole: bool) -> tuple[pd.Series, pd.Series]:
-    """(float64 numbers with NaN, raw text of present values that fail to parse)."""
-    if pd.api.types.is_bool_dtype(series):
-        series = series.astype(object)
-    if pd.api.types.is_numeric_dtype(series):
-        parsed = series.astype("float64")
-        present_raw = None
-    else:
-        text = series.astype(object).where(series.notna(), None)
-        stripped = text.where(text.isna(), text.astype(str).str.strip())
-        stripped = stripped.where(stripped != "", None)
-        parsed = pd.to_numeric(stripped, errors="coerce").astype("float64")
-        present_raw = stripped
-    bad = pd.Series(False, index=series.index)
-    if present_raw is not None:
-        bad |= present_raw.notna() & parsed.isna()
-    finite = np.isfinite(parsed.to_numpy())
-    bad |= parsed.notna() & ~finite
-    if whole:
-        bad |= pd.Series(finite, index=series.index) & (parsed != np.floor(parsed))
-    if not bad.any():
-        return parsed, _all_null(series.index)
-    source = present_raw if present_raw is not None else series
-    unparsed = source.astype(object).where(bad, None)
-    unparsed = unparsed.map(lambda v: None if v is None else str(v))
-    return parsed.where(~bad, np.nan), unparsed
+def _marker(problems: np.ndarray | None, code: str, index: pd.Index) -> pd.Series:
+    """1.0 on rows with this parser problem, NaN elsewhere."""
+    if problems is None:
+        return _all_null(index)
+    return pd.Series(np.where(problems == code, 1.0, np.nan), index=index)
 
 
-def _text(series: pd.Series | None) -> pd.Series | None:
-    """Text values as ``str`` or None (empty strings count as missing)."""
-    if series is None:
+# ---- integers ------------------------------------------------------------------------
+
+
+def _parse_integers(series: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(exact Int64 values, raw text of present values that are not 64-bit integers)."""
+    dtype = series.dtype
+    if pd.api.types.is_signed_integer_dtype(dtype):  # int64 (or narrower): exact already
+        return series.astype("Int64"), _all_null(series.index)
+    if pd.api.types.is_float_dtype(dtype):
+        return _integers_from_floats(series)
+    # Python objects from here on, in lists: pandas' map/where would infer float64 from
+    # integers beside missing values and round them.
+    text = pd.Series(_present_values(series), index=series.index, dtype=object)
+    present = text.notna().to_numpy()
+    parsed = _plain_integers(text[present])
+    if parsed is None:  # not all plain decimal integers in range: one value at a time
+        parsed = [whole_number(v) for v in text[present]]
+    good = np.array([v is not None for v in parsed], dtype=bool)
+    rows = np.flatnonzero(present)[good]
+    data = np.zeros(len(series), dtype="int64")  # an int64 buffer: exact
+    data[rows] = np.array([v for v in parsed if v is not None], dtype="int64")
+    missing = np.ones(len(series), dtype=bool)
+    missing[rows] = False
+    bad = present.copy()
+    bad[present] = ~good
+    numbers = pd.arrays.IntegerArray(data, missing)
+    return pd.Series(numbers, index=series.index), _unparsed(text, bad)
+
+
+def _present_values(series: pd.Series) -> list[object]:
+    """Values as Python objects, text stripped; None for missing (None, NaN, NA, blank)."""
+    values = []
+    for value in series.astype(object).tolist():
+        if isinstance(value, str):
+            value = value.strip() or None
+        elif value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+            value = None
+        values.append(value)
+    return values
+
+
+def _plain_integers(text: pd.Series) -> list[int] | None:
+    """Fast path: every value a plain decimal integer within int64, parsed by pandas.
+
+    ``to_numeric`` returns int64 only when every value is an integer literal that fits
+    (it parses them exactly); anything else (a fraction, 2**63, a word) returns None.
+    """
+    if text.empty:
+        return []
+    if not all(isinstance(v, str) for v in text):
         return None
+    try:
+        parsed = pd.to_numeric(text, errors="raise")
+    except (ValueError, TypeError):
+        return None
+    return parsed.tolist() if parsed.dtype == np.int64 else None
+
+
+def whole_number(value: object) -> int | None:
+    """The exact integer ``value`` states, within the signed 64-bit range; else None.
+
+    Accepts Python/numpy integers, whole finite floats and decimals, and text in decimal
+    or scientific notation that denotes a whole number (``"12"``, ``"3.0"``, ``"1e3"``).
+    Text is parsed with ``Decimal`` (exact); a huge exponent is rejected before any
+    integer is built, so ``"1e999999999"`` costs nothing.
+    """
+    if isinstance(value, bool | np.bool_):
+        return None
+    if isinstance(value, int | np.integer):
+        number = int(value)
+    elif isinstance(value, float | np.floating):
+        if not np.isfinite(value) or not float(value).is_integer():
+            return None
+        number = int(value)
+    else:
+        if isinstance(value, str):
+            if not _DECIMAL_NUMBER.fullmatch(value):
+                return None
+            value = Decimal(value)
+        if not isinstance(value, Decimal) or not value.is_finite():
+            return None
+        if value.is_zero():
+            return 0
+        if value.adjusted() > 18 or value != value.to_integral_value():
+            return None
+        number = int(value)
+    return number if INT64_MIN <= number <= INT64_MAX else None
+
+
+def _integers_from_floats(series: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Whole finite floats inside [-2**63, 2**63) convert exactly; others are unparsed."""
+    values = series.to_numpy(dtype="float64", na_value=np.nan)
+    missing = np.isnan(values)
+    with np.errstate(invalid="ignore"):
+        good = (
+            np.isfinite(values)
+            & (values == np.floor(values))
+            & (values >= -(2.0**63))
+            & (values < 2.0**63)
+        )
+    numbers = pd.arrays.IntegerArray(np.where(good, values, 0).astype("int64"), ~good)
+    bad = ~good & ~missing
+    return pd.Series(numbers, index=series.index), _unparsed(series.astype(object), bad)
+
+
+# ---- floats and text -----------------------------------------------------------------
+
+
+def _parse_floats(series: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(float64 numbers with NaN, raw text of present values that are not finite numbers)."""
+    if pd.api.types.is_bool_dtype(series.dtype):
+        series = series.astype(object)
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        parsed = series.astype("float64")
+        present = series.notna().to_numpy()
+        text = series.astype(object)
+    else:
+        text = pd.Series(_present_values(series), index=series.index, dtype=object)
+        present = text.notna().to_numpy()
+        parsed = pd.to_numeric(text, errors="coerce").astype("float64")
+    bad = present & ~np.isfinite(parsed.to_numpy())
+    return parsed.where(~bad, np.nan), _unparsed(text, bad)
+
+
+def _unparsed(values: pd.Series, bad: np.ndarray) -> pd.Series:
+    """The text of the ``bad`` values, None elsewhere (all-NaN when none is bad)."""
+    if not bad.any():
+        return _all_null(values.index)
+    text = [str(v) if is_bad else None for v, is_bad in zip(values.tolist(), bad, strict=True)]
+    return pd.Series(text, index=values.index, dtype=object)
+
+
+def _text(series: pd.Series) -> pd.Series:
+    """Text values as ``str`` or None (empty strings count as missing)."""
     if series.isna().all():
         return _all_null(series.index)
     values = series.astype(object).where(series.notna(), None)
