@@ -27,6 +27,8 @@ from decimal import Decimal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from recloop.columns import EVENT_TYPE_COL, VALUE_COL
@@ -40,6 +42,7 @@ UNBALANCED_QUOTE_COL = "unbalanced_quote"
 # A number written in decimal or scientific notation ("12", "-3.0", "1e3"); ASCII digits
 # only (Python's int() would also take "1_000" and other scripts' digits).
 _DECIMAL_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_SHORT_INTEGER = r"[+-]?[0-9]{1,18}"  # always inside int64: pandas parses it exactly
 
 
 @dataclass(frozen=True)
@@ -161,52 +164,65 @@ def _parse_integers(series: pd.Series) -> tuple[pd.Series, pd.Series]:
         return series.astype("Int64"), _all_null(series.index)
     if pd.api.types.is_float_dtype(dtype):
         return _integers_from_floats(series)
-    # Python objects from here on, in lists: pandas' map/where would infer float64 from
-    # integers beside missing values and round them.
-    text = pd.Series(_present_values(series), index=series.index, dtype=object)
+    parsed = _clean_numbers(series, pa.int64())
+    if parsed is not None:
+        return parsed.astype("Int64"), _all_null(series.index)
+    text = _present_text(series)
     present = text.notna().to_numpy()
-    parsed = _plain_integers(text[present])
-    if parsed is None:  # not all plain decimal integers in range: one value at a time
-        parsed = [whole_number(v) for v in text[present]]
-    good = np.array([v is not None for v in parsed], dtype=bool)
-    rows = np.flatnonzero(present)[good]
-    data = np.zeros(len(series), dtype="int64")  # an int64 buffer: exact
-    data[rows] = np.array([v for v in parsed if v is not None], dtype="int64")
-    missing = np.ones(len(series), dtype=bool)
-    missing[rows] = False
-    bad = present.copy()
-    bad[present] = ~good
-    numbers = pd.arrays.IntegerArray(data, missing)
-    return pd.Series(numbers, index=series.index), _unparsed(text, bad)
+    # Values are written into an int64 buffer, never through a float64 column (pandas
+    # would infer one from integers beside missing values, and round them).
+    data = np.zeros(len(series), dtype="int64")
+    good = _matches(text, _SHORT_INTEGER)
+    if good.any():  # up to 18 digits: parsed by pandas, exactly
+        data[good] = pd.to_numeric(text[good]).to_numpy(dtype="int64")
+    for row in np.flatnonzero(present & ~good):  # the rest, one value at a time
+        number = whole_number(text.iat[row])
+        if number is not None:
+            data[row], good[row] = number, True
+    numbers = pd.arrays.IntegerArray(data, ~good)
+    return pd.Series(numbers, index=series.index), _unparsed(text, present & ~good)
 
 
-def _present_values(series: pd.Series) -> list[object]:
+def _clean_numbers(series: pd.Series, target: pa.DataType) -> pd.Series | None:
+    """Fast path for the common case, every value the plain text of a number.
+
+    Arrow's cast parses text to ``target`` in C++, exactly (an integer literal outside
+    int64 fails, it is never rounded), and fails the whole column on any value it cannot
+    read: a blank, a word, a NUL, "3.0" for an integer. Then None: the slow path looks at
+    each value.
+    """
+    values = series.astype(object)
+    if pd.api.types.infer_dtype(values, skipna=False) != "string":
+        return None
+    try:
+        parsed = pc.cast(pa.array(values.to_numpy(), type=pa.string()), target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return pd.Series(parsed.to_numpy(zero_copy_only=False), index=series.index)
+
+
+def _present_text(series: pd.Series) -> pd.Series:
     """Values as Python objects, text stripped; None for missing (None, NaN, NA, blank)."""
-    values = []
-    for value in series.astype(object).tolist():
+    values = series.astype(object)
+    if pd.api.types.infer_dtype(values, skipna=True) == "string":  # CSV: vectorised
+        text = values.str.strip()
+        return text.where(text.str.len() > 0, None)
+    present = []
+    for value in values.tolist():
         if isinstance(value, str):
             value = value.strip() or None
         elif value is pd.NA or (isinstance(value, float) and np.isnan(value)):
             value = None
-        values.append(value)
-    return values
+        present.append(value)
+    return pd.Series(present, index=series.index, dtype=object)
 
 
-def _plain_integers(text: pd.Series) -> list[int] | None:
-    """Fast path: every value a plain decimal integer within int64, parsed by pandas.
-
-    ``to_numeric`` returns int64 only when every value is an integer literal that fits
-    (it parses them exactly); anything else (a fraction, 2**63, a word) returns None.
-    """
-    if text.empty:
-        return []
-    if not all(isinstance(v, str) for v in text):
-        return None
-    try:
-        parsed = pd.to_numeric(text, errors="raise")
-    except (ValueError, TypeError):
-        return None
-    return parsed.tolist() if parsed.dtype == np.int64 else None
+def _matches(text: pd.Series, pattern: str) -> np.ndarray:
+    """Which values are text matching ``pattern`` entirely (others: False)."""
+    if pd.api.types.infer_dtype(text, skipna=True) == "string":
+        return text.str.fullmatch(pattern).to_numpy(dtype=bool, na_value=False)
+    regex = re.compile(pattern)
+    return np.array([isinstance(v, str) and bool(regex.fullmatch(v)) for v in text], dtype=bool)
 
 
 def whole_number(value: object) -> int | None:
@@ -263,15 +279,20 @@ def _parse_floats(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     """(float64 numbers with NaN, raw text of present values that are not finite numbers)."""
     if pd.api.types.is_bool_dtype(series.dtype):
         series = series.astype(object)
-    if pd.api.types.is_numeric_dtype(series.dtype):
-        parsed = series.astype("float64")
+    clean = None
+    if not pd.api.types.is_numeric_dtype(series.dtype):
+        clean = _clean_numbers(series, pa.float64())
+    if pd.api.types.is_numeric_dtype(series.dtype) or clean is not None:
+        parsed = series.astype("float64") if clean is None else clean.astype("float64")
         present = series.notna().to_numpy()
         text = series.astype(object)
+        bad = present & ~np.isfinite(parsed.to_numpy())
     else:
-        text = pd.Series(_present_values(series), index=series.index, dtype=object)
+        text = _present_text(series)
         present = text.notna().to_numpy()
         parsed = pd.to_numeric(text, errors="coerce").astype("float64")
-    bad = present & ~np.isfinite(parsed.to_numpy())
+        bad = present & ~np.isfinite(parsed.to_numpy())
+        bad |= _matches(text, "(?s).*\0.*")  # to_numeric reads "1.5\0x" as 1.5
     return parsed.where(~bad, np.nan), _unparsed(text, bad)
 
 
