@@ -1,12 +1,17 @@
 """The data stage: canonical tables, readers, the event store, ingest, replay.
 
-Modules: ``readers`` (files -> canonical frames), ``schema`` + ``migrations`` (tables,
-Alembic), ``store`` (open/migrate, bulk writes, ``load_events``/``load_items``/
-``load_users``), ``ingest`` (``ingest_path``/``ingest_frame``), ``quarantine``,
-``datasets`` (named datasets, ``recloop data fetch``), ``replay``.
+Modules: ``readers`` (files -> canonical frames; ``csv_records`` for CSV), ``schema`` +
+``migrations`` (tables, Alembic), ``store`` (open/migrate, bulk writes, ``load_events``/
+``load_items``/``load_users``), ``ingest`` (``ingest_path``/``ingest_frame``),
+``quarantine``, ``datasets`` (named datasets, ``recloop data fetch``), ``replay``.
 
 Data rules (enforced by the suites in ``recloop/validation/suites``):
 
+- Ids (and timestamps) are parsed exactly as signed 64-bit integers, never through float:
+  a value outside [-2**63, 2**63 - 1] is invalid (quarantined, never clamped). Text
+  values may not exceed the store schema's column lengths (``<col>_too_long``, on every
+  backend) nor hold a NUL (``text_contains_nul``). A CSV record is one physical line
+  (``csv_records``): a quote left open is that row's ``unbalanced_quote``.
 - Events: ids are whole numbers >= 0; the value lies in the range configured for its event
   type (``settings.ingest.value_ranges``; ratings 0.5-5); timestamps are Unix seconds,
   not before ``min_timestamp`` (1995-01-01), not beyond now + ``future_tolerance_seconds``,

@@ -33,7 +33,8 @@ import sqlalchemy as sa
 
 from recloop.columns import EVENT_TYPE_COL, VALUE_COL
 from recloop.data import schema
-from recloop.data.readers import MALFORMED_ROW, UNBALANCED_QUOTE, RawBatch
+from recloop.data.csv_records import MALFORMED_ROW, UNBALANCED_QUOTE
+from recloop.data.readers import RawBatch
 from recloop.settings import Settings
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # the store's BIGINT
