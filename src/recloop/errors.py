@@ -28,3 +28,9 @@ class NotFoundError(RecloopError):
     """A named thing (dataset, model version, alias) does not exist."""
 
     exit_code = 2
+
+
+class RegistryBusyError(RecloopError):
+    """The registry lock was not had in time: another change is in progress; retry later."""
+
+    exit_code = 2

@@ -351,11 +351,15 @@ def apply_decision(settings: Settings, version: str, decision: GateDecision) -> 
     """Record the decision; promote ``version`` only when it passed.
 
     A rejected version keeps its ``challenger`` alias (for inspection) and the champion
-    does not move. Returns the promotion's ``HistoryEntry``, or None when rejected.
+    does not move. Recording and promoting hold the registry lock together, so the last
+    decision and the history name the same version. Returns the promotion's
+    ``HistoryEntry``, or None when rejected.
     """
     from recloop import registry
+    from recloop.registry_lock import registry_lock
 
-    record_decision(settings, version, decision)
-    if not decision.passed:
-        return None
-    return registry.promote(settings, version)
+    with registry_lock(settings):
+        record_decision(settings, version, decision)
+        if not decision.passed:
+            return None
+        return registry.promote(settings, version)

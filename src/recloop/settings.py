@@ -321,6 +321,15 @@ class RegistrySettings(BaseModel):
         description="Promotions/rollbacks kept in the registered model's history tag "
         "(the oldest are dropped).",
     )
+    lock_timeout_seconds: float = Field(
+        300,
+        gt=0,
+        description="How long a registry change (promote, rollback, the loop's registration "
+        "and promotion) waits for the registry lock, held by one change at a time in the "
+        "event store, before failing with exit 2. A change holds it for seconds (a load "
+        "check of the target and a few registry calls); the default leaves room for a large "
+        "model's download during another change's load check.",
+    )
 
 
 class GateSettings(BaseModel):
@@ -340,19 +349,6 @@ class LoopSettings(BaseModel):
         gt=0,
         description="The newest part of each new batch held out for the gate: the challenger "
         "trains on events before it, champion and challenger are compared on it.",
-    )
-    registry_lock_name: str = Field(
-        "recloop-registry",
-        description="Prefect global concurrency limit (limit 1) held by a run that mutates "
-        "the registry.",
-    )
-    registry_lock_timeout_seconds: float = Field(
-        3600, gt=0, description="How long a run waits for the registry lock before failing."
-    )
-    registry_lock_lease_seconds: float = Field(
-        60,
-        gt=0,
-        description="Lease of the lock slot; a crashed run's slot frees after this long.",
     )
     flows_dir: Path = Field(
         PACKAGE_DIR.parent.parent / "flows",
