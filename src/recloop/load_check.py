@@ -12,6 +12,7 @@ refuses the move with one line (exit 2) before an alias changes.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from typing import TYPE_CHECKING, Any
 
@@ -41,13 +42,17 @@ def check_serves(settings: Settings, info: ModelVersionInfo) -> None:
     from recloop.tracking import configure_mlflow
 
     configure_mlflow(settings)
+    # An empty or missing artifact folder is logged at INFO before the load fails: noise
+    # next to the one-line refusal below.
+    logging.getLogger("mlflow.store.artifact.artifact_repo").setLevel(logging.WARNING)
     try:
         with tempfile.TemporaryDirectory(prefix="recloop-load-check-") as download:
             model = mlflow.pyfunc.load_model(info.model_uri, dst_path=download)
             request = tiny_request(model)
             output = model.predict(request)
     except Exception as exc:  # any failure to load or answer refuses the move (fail closed)
-        raise _refused(info, f"{type(exc).__name__}: {_first_line(exc)}") from None
+        why = f"loading {info.model_uri} failed: {type(exc).__name__}: {_first_line(exc)}"
+        raise _refused(info, why) from None
     answered, non_finite = _inspect_output(output, len(request))
     if answered != len(request):
         raise _refused(info, "it returned no recommendations for a one-user request")
