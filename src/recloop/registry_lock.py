@@ -57,6 +57,7 @@ ADVISORY_KEY = int.from_bytes(
     hashlib.blake2b(b"recloop.registry", digest_size=8).digest(), "big", signed=True
 )
 SQLITE_LOCK_SUFFIX = "-registry-lock"
+APPLICATION_NAME = "recloop registry lock"  # of the holder's and waiters' connections
 _LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout expired
 
 _held = threading.local()  # store URL -> depth of this thread's nested holds
@@ -105,14 +106,18 @@ def _busy(wait: float) -> RegistryBusyError:
 @contextmanager
 def _postgres_lock(settings: Settings, wait: float) -> Iterator[None]:
     """Session advisory lock on a connection of its own (closed, hence released, after)."""
-    engine = sa.create_engine(settings.store_url, poolclass=sa.pool.NullPool)
+    engine = sa.create_engine(
+        settings.store_url,
+        poolclass=sa.pool.NullPool,
+        connect_args={"application_name": APPLICATION_NAME},  # findable in pg_stat_activity
+    )
     try:
         try:
             connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         except sa.exc.OperationalError as exc:
             raise _unreachable(exc) from None
         with connection:
-            timeout_ms = max(1, int(wait * 1000))
+            timeout_ms = min(max(1, int(wait * 1000)), 2**31 - 1)  # an int4 of ms
             connection.exec_driver_sql(f"SET lock_timeout = {timeout_ms}")
             try:
                 connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_KEY})
