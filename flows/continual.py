@@ -1,7 +1,9 @@
 """The continual loop as a Prefect flow: ingest -> drift -> trigger -> train -> gate -> promote.
 
 Every task is a thin wrapper over ``recloop.continual`` (plain, tested functions); this file
-only decides order, retries and what is shown in the Prefect UI.
+only decides order, retries and what is shown in the Prefect UI. The registry changes
+(registering the candidate, promote-or-reject) take the registry lock in the event store
+themselves (``recloop.registry_lock``), for seconds, with or without a Prefect server.
 
 Run once, without a server (Prefect starts a temporary API):
     python flows/continual.py path/to/batch.csv
