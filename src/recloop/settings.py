@@ -22,6 +22,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from recloop.errors import UnusableInputError
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -459,7 +461,13 @@ class Settings(BaseSettings):
     def home_dir(self) -> Path:
         """The workspace as an absolute path, created on first use."""
         path = self.home.expanduser().resolve()
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file there, no permission, a read-only disk
+            why = "a file is in the way" if path.is_file() else exc.strerror
+            raise UnusableInputError(
+                f"the workspace {path} (RECLOOP_HOME) is not a usable directory: {why}"
+            ) from None
         return path
 
     @property
