@@ -313,6 +313,14 @@ class RegistrySettings(BaseModel):
         None, description="Artifact root for new experiments; default: file://<home>/mlartifacts."
     )
     experiment_name: str = "recloop"
+    stale_run_lease_hours: float = Field(
+        24.0,
+        gt=0,
+        description="A RUNNING training run owned by another host whose heartbeat (sent "
+        "after every epoch) is older than this is ended as FAILED by the next training. "
+        "Runs of this host are checked by process id at once; other hosts' cannot be, so "
+        "the lease must exceed the longest epoch.",
+    )
     model_name: str = "recloop-recommender"
     champion_alias: str = "champion"
     challenger_alias: str = "challenger"
