@@ -139,7 +139,7 @@ def test_a_rejected_setting_value_is_never_echoed(variable, garbage, workspace):
 
 
 def test_a_workspace_that_is_a_file_is_refused(workspace, tmp_path):
-    home = tmp_path / "not-a-dir"
+    home = tmp_path / "not-a-dir[bold]"  # printed as is, not read as rich markup
     home.write_text("someone's notes\n")
     result = invoke("quarantine", "list", env={"RECLOOP_HOME": str(home)})
     assert_one_error_line(result, f"workspace {home} (RECLOOP_HOME) is not a usable directory")

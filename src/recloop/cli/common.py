@@ -101,8 +101,10 @@ def _json_default(value: Any) -> Any:
 
 def fail(message: str, exit_code: int = 2) -> typer.Exit:
     """Print one clear line and return the Exit to raise: ``raise fail("...")``."""
-    try:
-        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    try:  # escaped: a path or value like "[bold]" is text, not markup
+        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     except BrokenPipeError:  # stderr's reader is gone too: the exit code still tells
         _discard(sys.stderr)
     return typer.Exit(code=exit_code)
@@ -188,9 +190,13 @@ def _reader_gone(stream: Any) -> bool:
 
 def _discard(stream: Any) -> None:
     """Point ``stream``'s descriptor at /dev/null, so the flush at exit cannot fail again."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # an in-memory stream: nothing to flush
+        return
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(devnull, stream.fileno())
+        os.dup2(devnull, fd)
     finally:
         os.close(devnull)
 
