@@ -31,8 +31,12 @@ from recloop.settings import Settings
 
 ENV_PREFIX = "RECLOOP_"
 NESTED = "__"
-_BOUNDS = ((annotated_types.Ge, ">="), (annotated_types.Gt, ">"), (annotated_types.Le, "<="),
-           (annotated_types.Lt, "<"))  # fmt: skip
+_BOUNDS = (
+    (annotated_types.Ge, ">="),
+    (annotated_types.Gt, ">"),
+    (annotated_types.Le, "<="),
+    (annotated_types.Lt, "<"),
+)
 
 
 def read_settings(**overrides: Any) -> Settings:

@@ -142,18 +142,14 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
 def operator_error(exc: BaseException) -> RecloopError | None:
     """The operator-facing error ``exc`` stands for, or None when it is a bug.
 
-    ``RecloopError`` is one already; an ``OSError`` in :data:`OPERATOR_ERRNOS` is the
-    system refusing a path or device the operator chose; a lost database connection is
-    the environment, not recloop.
+    ``RecloopError`` is one already (a store that cannot be opened raises
+    ``StoreUnavailableError`` where it is opened); an ``OSError`` in
+    :data:`OPERATOR_ERRNOS` is the system refusing a path or device the operator chose.
     """
     if isinstance(exc, RecloopError):
         return exc
     if isinstance(exc, OSError) and exc.errno in OPERATOR_ERRNOS:
         return UnusableInputError(os_error_message(exc))
-    sa_exc = sys.modules.get("sqlalchemy.exc")  # only loaded if a database was used
-    if sa_exc is not None and isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-        reason = str(exc.orig or exc).strip().splitlines() or [type(exc).__name__]
-        return UnusableInputError(f"lost the connection to the database: {reason[0]}")
     return None
 
 
