@@ -13,8 +13,9 @@ Three ways a training stops early, and what happens to its MLflow run:
   workspace ends such runs as ``FAILED`` with a ``recloop.end_reason``
   (:func:`reap_stale_runs`). The rule (:func:`stale_reason`):
 
-  * owner on this host: stale as soon as no process with that pid *and that start time*
-    exists (the start time tells a reused pid from the owner) — exact, no waiting;
+  * owner on this host (same host name and pid namespace): stale as soon as no process
+    with that pid *and that start time* exists (the start time tells a reused pid from the
+    owner) — exact, no waiting;
   * owner on another host (a shared tracking server; pids there cannot be checked):
     stale when its last heartbeat is older than ``registry.stale_run_lease_hours``, which
     must exceed the longest epoch.
@@ -25,6 +26,7 @@ Three ways a training stops early, and what happens to its MLflow run:
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import threading
@@ -52,18 +54,36 @@ def owner_tags() -> dict[str, str]:
 
     me = psutil.Process()
     return {
-        TAG_OWNER_HOST: socket.gethostname(),
+        TAG_OWNER_HOST: this_host(),
         TAG_OWNER_PID: str(me.pid),
         TAG_OWNER_STARTED: f"{me.create_time():.3f}",
         TAG_HEARTBEAT: f"{time.time():.3f}",
     }
 
 
-def heartbeat(run_id: str) -> None:
-    """Record that the run's owner is alive (called after every epoch)."""
-    from mlflow import MlflowClient
+def this_host() -> str:
+    """Where this process's pids mean something: the host name and, on Linux, the pid
+    namespace (two containers sharing a host name cannot see each other's processes)."""
+    name = socket.gethostname()
+    try:
+        return f"{name}/{os.readlink('/proc/self/ns/pid')}"
+    except OSError:
+        return name
 
-    MlflowClient().set_tag(run_id, TAG_HEARTBEAT, f"{time.time():.3f}")
+
+def heartbeat(run_id: str) -> None:
+    """Record that the run's owner is alive (called after every epoch).
+
+    A tracking store that is briefly unreachable must not end a long training: the
+    failure is logged and the next epoch tries again.
+    """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        MlflowClient().set_tag(run_id, TAG_HEARTBEAT, f"{time.time():.3f}")
+    except MlflowException as exc:
+        log.warning("could not record the heartbeat of MLflow run %s: %s", run_id, exc)
 
 
 def stale_reason(
@@ -75,11 +95,11 @@ def stale_reason(
         tags: the run's tags (owner tags from :func:`owner_tags`).
         now: the current Unix time.
         lease_seconds: how long a run on another host may go without a heartbeat.
-        host: this host's name (default: ``socket.gethostname()``).
+        host: this host (default: :func:`this_host`).
     """
     if TAG_OWNER_PID not in tags or TAG_OWNER_HOST not in tags:
         return None  # not started by recloop's training: its liveness is unknowable
-    host = host or socket.gethostname()
+    host = host or this_host()
     owner, pid = tags[TAG_OWNER_HOST], int(tags[TAG_OWNER_PID])
     if owner == host:
         if _process_alive(pid, float(tags.get(TAG_OWNER_STARTED, "nan"))):
