@@ -63,6 +63,7 @@ def trained_model_dir(movielens, embedding_cache_dir, tmp_path_factory) -> Path:
     return train_recommender(settings, events, items, out_dir=home / "model").model_dir
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damaged", ["model.safetensors", "item_vectors.npy", "items.parquet"])
 def test_a_truncated_model_file_is_a_corrupt_model_not_a_bug(
     damaged, trained_model_dir, workspace, tmp_path
@@ -235,6 +236,7 @@ def _run_into_closed_pipe(args: list[str], home: Path) -> subprocess.CompletedPr
         os.close(write_end)
 
 
+@pytest.mark.slow
 def test_a_reader_that_leaves_stdout_ends_quietly_with_the_commands_own_code(
     workspace, tmp_path, movielens_dir
 ):
