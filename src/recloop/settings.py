@@ -22,6 +22,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from recloop.errors import UnusableInputError
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -311,6 +313,14 @@ class RegistrySettings(BaseModel):
         None, description="Artifact root for new experiments; default: file://<home>/mlartifacts."
     )
     experiment_name: str = "recloop"
+    stale_run_lease_hours: float = Field(
+        24.0,
+        gt=0,
+        description="A RUNNING training run owned by another host whose heartbeat (sent "
+        "after every epoch) is older than this is ended as FAILED by the next training. "
+        "Runs of this host are checked by process id at once; other hosts' cannot be, so "
+        "the lease must exceed the longest epoch.",
+    )
     model_name: str = "recloop-recommender"
     champion_alias: str = "champion"
     challenger_alias: str = "challenger"
@@ -455,7 +465,13 @@ class Settings(BaseSettings):
     def home_dir(self) -> Path:
         """The workspace as an absolute path, created on first use."""
         path = self.home.expanduser().resolve()
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file there, no permission, a read-only disk
+            why = "a file is in the way" if path.is_file() else exc.strerror
+            raise UnusableInputError(
+                f"the workspace {path} (RECLOOP_HOME) is not a usable directory: {why}"
+            ) from None
         return path
 
     @property

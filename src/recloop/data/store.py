@@ -18,6 +18,7 @@ from sqlalchemy import Engine, event
 
 from recloop.columns import EVENT_COLUMNS, ITEM_COLUMNS, TIMESTAMP_COL, USER_COLUMNS
 from recloop.data import schema
+from recloop.errors import StoreUnavailableError
 from recloop.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -44,8 +45,11 @@ def open_store(settings: Settings) -> Engine:
     with _engines_lock:
         engine = _engines.get(url)
         if engine is None:
-            engine = _create_engine(url)
-            migrate(engine)
+            try:
+                engine = _create_engine(url)  # a bad URL, or its driver not installed
+                migrate(engine)  # the first connection: server down, no such database
+            except (sa.exc.ArgumentError, sa.exc.OperationalError, ImportError) as exc:
+                raise StoreUnavailableError.from_exception(url, exc) from None
             _engines[url] = engine
     return engine
 

@@ -67,9 +67,9 @@ class Recommender:
             net,
             config,
             artifacts.load_items(model_dir),
-            np.load(model_dir / artifacts.ITEM_VECTORS_FILE),
-            np.load(model_dir / artifacts.TEXT_EMBEDDINGS_FILE),
-            np.load(model_dir / artifacts.POPULARITY_FILE),
+            artifacts.load_array(model_dir, artifacts.ITEM_VECTORS_FILE),
+            artifacts.load_array(model_dir, artifacts.TEXT_EMBEDDINGS_FILE),
+            artifacts.load_array(model_dir, artifacts.POPULARITY_FILE),
         )
 
     def split_known(self, history: Iterable[int]) -> tuple[list[int], list[int]]:

@@ -46,6 +46,9 @@ class Outcome:
     epochs: int
     history: list[dict[str, float]]
     text_encoder: Any = None
+    prior_seconds: float = 0.0  # training time of earlier attempts (from the checkpoint)
+    attempt: int = 1  # 1 for a fresh start, n for the (n-1)th resume
+    resumed_from_epoch: int = 0  # epochs done when this attempt started
 
 
 @dataclass
