@@ -1,33 +1,53 @@
-"""The MLflow pyfunc: registry round trip, and `mlflow models serve` over HTTP."""
+"""The MLflow pyfunc: registry round trip, request limits, and two real HTTP servers:
+`mlflow models serve` (the limits the model enforces) and `recloop serve` (plus the body
+size limit, the required Content-Type and short error bodies)."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.slow
 MODEL_NAME = "recloop-recommender"
+# Small limits, so that requests just over them are cheap to send.
+LIMITS = {
+    "max_k": 20,
+    "max_history_length": 300,
+    "max_rows": 100,
+    "max_body_bytes": 20_000,
+    "max_mmr_pool": 50,
+}
+SERVE_OVERRIDE = {"max_rows": 40}  # MLFLOW_PYFUNC_INFERENCE_CONFIG when the server starts
+MARKER = "SECRET-PAYLOAD-MARKER"  # sent in refused requests; must never come back
+UNKNOWN_ID = 987_654_321_123  # an id no catalog holds; must never come back in an error
 
 
 @pytest.fixture(scope="module")
 def registered(trained_model_dir, tmp_path_factory):
-    """The trained model logged and registered in a fresh workspace's MLflow store."""
+    """The trained model logged (with the test limits) and registered in a fresh
+    workspace's MLflow store."""
     import mlflow
 
     from recloop.serving.packaging import log_recommender
-    from recloop.settings import Settings
+    from recloop.settings import ServingSettings, Settings
     from recloop.tracking import configure_mlflow
 
     settings = Settings(home=tmp_path_factory.mktemp("pyfunc-home"))
     configure_mlflow(settings)
     with mlflow.start_run():
-        uri, version = log_recommender(trained_model_dir, registered_model_name=MODEL_NAME)
+        uri, version = log_recommender(
+            trained_model_dir,
+            registered_model_name=MODEL_NAME,
+            serving=ServingSettings(**LIMITS),
+        )
     return settings, uri, version
 
 
@@ -45,6 +65,8 @@ def test_pyfunc_round_trips_through_the_registry(registered, ml_slice):
         "diversity_lambda",
         "exclude",
     }
+    assert model.model_config == LIMITS  # the limits travel with the model
+    assert model.unwrap_python_model().recommender.max_mmr_pool == LIMITS["max_mmr_pool"]
     history = ml_slice[0]["item_id"].head(6).astype(int).tolist()
     out = model.predict(
         pd.DataFrame({"history": [history, []]}),
@@ -75,35 +97,18 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.mark.integration
-def test_mlflow_models_serve_answers_invocations(registered, ml_slice, tmp_path):
+def _serve(command: list[str], env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """Start a model server process, wait for /ping, yield its base URL, stop it."""
     import httpx
 
-    settings, uri, _ = registered
     port = _free_port()
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["MLFLOW_TRACKING_URI"] = settings.mlflow_tracking_uri
-    env["HF_HUB_OFFLINE"] = "1"
-    log = (tmp_path / "serve.log").open("w")
+    log = log_path.open("w")
     proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "mlflow"),
-            "models",
-            "serve",
-            "-m",
-            uri,
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        env=env,
+        [*command, "--port", str(port)],
+        env={**env, "HF_HUB_OFFLINE": "1"},
         stdout=log,
         stderr=subprocess.STDOUT,
-        cwd=tmp_path,
+        cwd=log_path.parent,
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -115,42 +120,147 @@ def test_mlflow_models_serve_answers_invocations(registered, ml_slice, tmp_path)
                     break
             except httpx.HTTPError:
                 pass
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()[-2000:]
+            assert proc.poll() is None, log_path.read_text()[-2000:]
             time.sleep(1)
         else:
-            pytest.fail("model server did not answer /ping in time")
-        history = ml_slice[0]["item_id"].head(5).astype(int).tolist()
-        body = {
-            "dataframe_records": [
-                {"history": [*history, 777777], "timestamp": 875_000_000},
-                {"history": []},
-            ],
-            "params": {"k": 5, "diversity_lambda": 0.7},
-        }
-        answer = httpx.post(f"{base}/invocations", json=body, timeout=30)
-        assert answer.status_code == 200, answer.text
-        first, empty = answer.json()["predictions"]
-        assert len(first["item_ids"]) == 5 and len(first["scores"]) == 5
-        assert first["unknown_item_ids"] == [777777]
-        assert set(first["because_item_ids"]) <= set(history)
-        assert len(empty["item_ids"]) == 5
-        malformed = httpx.post(
-            f"{base}/invocations", json={"dataframe_records": [{"history": "abc"}]}, timeout=30
-        )
-        assert malformed.status_code == 400
-        bad_k = httpx.post(
-            f"{base}/invocations",
-            json={"dataframe_records": [{"history": history}], "params": {"k": 0}},
-            timeout=30,
-        )
-        assert bad_k.status_code == 400 and "k must be at least 1" in bad_k.text
-        bad_time = httpx.post(
-            f"{base}/invocations",
-            json={"dataframe_records": [{"history": history, "timestamp": "yesterday"}]},
-            timeout=30,
-        )
-        assert bad_time.status_code == 400
+            pytest.fail(f"model server did not answer /ping in time: {log_path.read_text()}")
+        yield base
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)
         log.close()
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(registered, tmp_path_factory) -> Iterator[str]:
+    """`mlflow models serve` on the registered model, with a serve-time limit override."""
+    settings, uri, _ = registered
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["MLFLOW_TRACKING_URI"] = settings.mlflow_tracking_uri
+    env["MLFLOW_PYFUNC_INFERENCE_CONFIG"] = json.dumps(SERVE_OVERRIDE)
+    cmd = [_bin("mlflow"), "models", "serve", "-m", uri, "--env-manager", "local"]
+    log = tmp_path_factory.mktemp("mlflow-serve") / "serve.log"
+    yield from _serve([*cmd, "-h", "127.0.0.1"], env, log)
+
+
+@pytest.fixture(scope="module")
+def recloop_server(registered, tmp_path_factory) -> Iterator[str]:
+    """`recloop serve` on the registered model, found through the workspace alone."""
+    settings, uri, _ = registered
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["RECLOOP_HOME"] = str(settings.home_dir)
+    import recloop
+
+    source = str(Path(recloop.__file__).resolve().parents[1])  # this checkout's recloop
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))
+    cmd = [sys.executable, "-m", "recloop.cli.main", "serve", "--model", uri]
+    log = tmp_path_factory.mktemp("recloop-serve") / "serve.log"
+    yield from _serve(cmd, env, log)
+
+
+def _history(ml_slice, n: int = 5) -> list[int]:
+    return ml_slice[0]["item_id"].head(n).astype(int).tolist()
+
+
+def _post(base: str, body: dict | bytes, headers: dict | None = None):
+    import httpx
+
+    if isinstance(body, dict):
+        return httpx.post(f"{base}/invocations", json=body, timeout=30)
+    return httpx.post(f"{base}/invocations", content=body, headers=headers or {}, timeout=30)
+
+
+def _assert_short_refusal(answer, status: int, says: str) -> None:
+    """The status, a message naming the problem, and none of the request's data."""
+    assert answer.status_code == status, answer.text
+    message = answer.json()["message"]
+    assert says in message
+    assert len(message) < 200
+    assert MARKER not in answer.text and str(UNKNOWN_ID) not in answer.text
+
+
+@pytest.mark.integration
+def test_mlflow_models_serve_answers_invocations(mlflow_server, ml_slice):
+    history = _history(ml_slice)
+    body = {
+        "dataframe_records": [
+            {"history": [*history, 777777], "timestamp": 875_000_000},
+            {"history": []},
+        ],
+        "params": {"k": 5, "diversity_lambda": 0.7},
+    }
+    answer = _post(mlflow_server, body)
+    assert answer.status_code == 200, answer.text
+    first, empty = answer.json()["predictions"]
+    assert len(first["item_ids"]) == 5 and len(first["scores"]) == 5
+    assert first["unknown_item_ids"] == [777777]
+    assert set(first["because_item_ids"]) <= set(history)
+    assert len(empty["item_ids"]) == 5
+    full = _post(mlflow_server, {"dataframe_records": [{"history": history}], "params": {"k": 20}})
+    assert full.status_code == 200 and len(full.json()["predictions"][0]["item_ids"]) == 20
+    malformed = _post(mlflow_server, {"dataframe_records": [{"history": "abc"}]})
+    assert malformed.status_code == 400
+    bad_k = {"dataframe_records": [{"history": history}], "params": {"k": 0}}
+    _assert_short_refusal(_post(mlflow_server, bad_k), 400, "k must be an integer from 1 to 20")
+    bad_time = {"dataframe_records": [{"history": history, "timestamp": "yesterday"}]}
+    assert _post(mlflow_server, bad_time).status_code == 400
+
+
+@pytest.mark.integration
+def test_mlflow_models_serve_refuses_requests_over_the_limits(mlflow_server, ml_slice):
+    """k, history and exclude length, and rows (overridden at serve time to 40): each
+    answered 400 with a short message that does not repeat the request."""
+    history = [*_history(ml_slice), UNKNOWN_ID]
+
+    def row(ids):
+        return {"history": ids, "scenario": MARKER}
+
+    big_k = {"dataframe_records": [row(history)], "params": {"k": 21}}
+    _assert_short_refusal(_post(mlflow_server, big_k), 400, "k must be an integer from 1 to 20")
+    long_history = {"dataframe_records": [row(history), row([*history] * 60)]}
+    _assert_short_refusal(
+        _post(mlflow_server, long_history), 400, "history of row 1 holds more than 300 item ids"
+    )
+    long_exclude = {"dataframe_records": [row(history)], "params": {"exclude": history * 60}}
+    _assert_short_refusal(
+        _post(mlflow_server, long_exclude), 400, "exclude holds more than 300 item ids"
+    )
+    many_rows = {"dataframe_records": [row(history)] * 41}
+    _assert_short_refusal(_post(mlflow_server, many_rows), 400, "at most 40 rows")
+    at_limit = _post(mlflow_server, {"dataframe_records": [row(history)] * 40})
+    assert at_limit.status_code == 200 and len(at_limit.json()["predictions"]) == 40
+
+
+@pytest.mark.integration
+def test_recloop_serve_guards_the_scoring_server(recloop_server, mlflow_server, ml_slice):
+    """Same answers as `mlflow models serve`; a body over the limit gets 413 (declared or
+    streamed), no Content-Type gets 400 (MLflow alone answers 500), MLflow's own parse
+    errors come back short, without the request."""
+    history = _history(ml_slice)
+    body = {"dataframe_records": [{"history": history}], "params": {"k": 5}}
+    ours, theirs = _post(recloop_server, body), _post(mlflow_server, body)
+    assert ours.status_code == 200 and ours.json() == theirs.json()
+
+    oversized = {"dataframe_records": [{"history": [UNKNOWN_ID] * 2000, "scenario": MARKER}]}
+    _assert_short_refusal(_post(recloop_server, oversized), 413, "larger than 20000 bytes")
+    chunks = (b'{"dataframe_records": [' + b" " * 1000 for _ in range(30))
+    streamed = _post(recloop_server, chunks, {"Content-Type": "application/json"})
+    _assert_short_refusal(streamed, 413, "larger than 20000 bytes")
+
+    _assert_short_refusal(_post(recloop_server, b""), 400, "Content-Type header is required")
+    not_json = f'{{"dataframe_records": [{{"history": [{UNKNOWN_ID}], "x": "{MARKER}"'.encode()
+    _assert_short_refusal(
+        _post(recloop_server, not_json, {"Content-Type": "application/json"}),
+        400,
+        "not valid JSON",
+    )
+    assert MARKER in _post(mlflow_server, not_json, {"Content-Type": "application/json"}).text
+    wrong_type = {"dataframe_records": [{"history": [1], "timestamp": MARKER}]}
+    _assert_short_refusal(_post(recloop_server, wrong_type), 400, "column 'timestamp'")
+    big_k = {"dataframe_records": [{"history": history, "scenario": MARKER}], "params": {"k": 99}}
+    _assert_short_refusal(_post(recloop_server, big_k), 400, "k must be an integer from 1 to 20")
