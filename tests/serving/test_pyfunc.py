@@ -264,3 +264,138 @@ def test_recloop_serve_guards_the_scoring_server(recloop_server, mlflow_server, 
     _assert_short_refusal(_post(recloop_server, wrong_type), 400, "column 'timestamp'")
     big_k = {"dataframe_records": [{"history": history, "scenario": MARKER}], "params": {"k": 99}}
     _assert_short_refusal(_post(recloop_server, big_k), 400, "k must be an integer from 1 to 20")
+
+
+# ---- property: any request gets a valid answer within the limits or a clean refusal ----
+
+PROPERTY_LIMITS = {"max_rows": 6, "max_history_length": 25}  # small: both sides are cheap
+INT64 = (-(2**63), 2**63 - 1)
+
+
+@pytest.fixture(scope="module")
+def scoring_clients(registered):
+    """MLflow's scoring app (what `mlflow models serve` runs) and the same app behind
+    `recloop serve`'s guard, in-process, for a model loaded with smaller limits."""
+    import mlflow
+    from mlflow.pyfunc import scoring_server
+    from starlette.testclient import TestClient
+
+    from recloop.serving.http_guard import guarded_scoring_app
+
+    _, uri, _ = registered
+    model = mlflow.pyfunc.load_model(uri, model_config=PROPERTY_LIMITS)
+    flag = "_MLFLOW_IS_IN_SERVING_ENVIRONMENT"  # scoring_server.init sets it process-wide
+    before = os.environ.get(flag)
+    try:
+        plain = TestClient(scoring_server.init(model), raise_server_exceptions=False)
+        guarded = TestClient(
+            guarded_scoring_app(model, LIMITS["max_body_bytes"]), raise_server_exceptions=False
+        )
+    finally:
+        if before is None:
+            os.environ.pop(flag, None)
+        else:
+            os.environ[flag] = before
+    return plain, guarded, model.unwrap_python_model().limits
+
+
+def _requests():
+    from hypothesis import strategies as st
+
+    item_ids = st.one_of(
+        st.integers(1, 1682),  # the catalog's ids
+        st.integers(*INT64),
+        st.integers(2**63, 2**80),  # not an int64
+    )
+    histories = st.lists(item_ids, max_size=30)
+    row = st.fixed_dictionaries(
+        {"history": histories},
+        optional={
+            "scenario": st.just(MARKER),
+            "timestamp": st.one_of(st.integers(0, 2_000_000_000), st.floats(), st.integers(*INT64)),
+        },
+    )
+    params = st.fixed_dictionaries(
+        {},
+        optional={
+            "k": st.one_of(st.integers(-2, 24), st.integers(-(2**70), 2**70)),
+            "diversity_lambda": st.one_of(st.floats(), st.floats(0, 1)),
+            "exclude": histories,
+        },
+    )
+    return st.fixed_dictionaries({"dataframe_records": st.lists(row, max_size=8), "params": params})
+
+
+def _fits(body: dict, limits) -> bool:
+    """Whether a request is within every limit and type: it must then be answered."""
+    from recloop.serving.pyfunc_model import MAX_TIMESTAMP
+
+    params = body["params"]
+    rows = body["dataframe_records"]
+    ids = [i for r in rows for i in r["history"]] + params.get("exclude", [])
+    return (
+        1 <= len(rows) <= limits.max_rows
+        and all(len(r["history"]) <= limits.max_history_length for r in rows)
+        and len(params.get("exclude", [])) <= limits.max_history_length
+        and all(INT64[0] <= i <= INT64[1] for i in ids)
+        and 1 <= params.get("k", 10) <= limits.max_k
+        and 0 <= params.get("diversity_lambda", 1.0) <= 1
+        and not any(abs(r.get("timestamp", 0)) > MAX_TIMESTAMP for r in rows)  # NaN: now
+    )
+
+
+def _check_answer(body: dict, answer, limits) -> None:
+    """A 200 holds one valid list per row; anything else is a short 4xx without the data."""
+    from recloop.serving.http_guard import REJECTED_ERROR_CLASS
+
+    assert answer.status_code < 500, answer.text
+    params, rows = body["params"], body["dataframe_records"]
+    if answer.status_code == 200:
+        predictions = answer.json()["predictions"]
+        assert len(predictions) == len(rows)
+        k = params.get("k", 10)
+        for row, out in zip(rows, predictions, strict=True):
+            items = out["item_ids"]
+            assert len(items) == len(set(items)) and len(items) <= min(k, limits.max_k)
+            assert not set(items) & (set(row["history"]) | set(params.get("exclude", [])))
+            assert len(out["scores"]) == len(items)
+            assert set(out["unknown_item_ids"]) <= set(row["history"])
+        return
+    assert 400 <= answer.status_code < 500
+    error = answer.json()
+    if error.get("error_class") == REJECTED_ERROR_CLASS or "error_class" not in error:
+        big = {str(i) for r in rows for i in r["history"] if abs(i) >= 10**9}
+        big |= {str(i) for i in params.get("exclude", []) if abs(i) >= 10**9}
+        assert len(error["message"]) < 200
+        assert MARKER not in answer.text and not any(i in answer.text for i in big)
+
+
+def _post_json(client, body: dict):
+    return client.post(
+        "/invocations",
+        content=json.dumps(body).encode(),  # NaN and Infinity as Python writes them
+        headers={"Content-Type": "application/json"},
+    )
+
+
+def test_any_request_gets_an_answer_within_the_limits_or_a_clean_refusal(scoring_clients):
+    """Random k, ids (catalog, any int64, beyond int64), history lengths, row counts, lambdas
+    and timestamps: the plain scoring app never fails (5xx) and the model's refusals repeat
+    nothing; behind the guard every refusal is short and repeats nothing; a request within
+    the limits is always answered, and identically by both."""
+    from hypothesis import HealthCheck, given, settings
+
+    plain, guarded, limits = scoring_clients
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(body=_requests())
+    def check(body):
+        bare, behind = _post_json(plain, body), _post_json(guarded, body)
+        _check_answer(body, bare, limits)
+        _check_answer(body, behind, limits)
+        assert "error_class" not in behind.json()  # the guard answers in its own short form
+        if _fits(body, limits):
+            assert bare.status_code == 200, bare.text
+            assert behind.status_code == 200 and behind.json() == bare.json()
+
+    check()

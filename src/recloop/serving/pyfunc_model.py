@@ -51,6 +51,8 @@ HISTORY_COL = "history"
 SCENARIO_COL = "scenario"
 TIMESTAMP_COL = "timestamp"
 OUTPUT_COLUMNS = ["item_ids", "scores", "because_item_ids", "titles", "unknown_item_ids"]
+# Largest plausible request time in Unix seconds (year 5138): a larger one is not a time.
+MAX_TIMESTAMP = 1e11
 
 
 class RequestRejected(MlflowException):
@@ -140,8 +142,10 @@ def _timestamp(value: Any, row: int) -> float | None:
         at = float(value)
     except (TypeError, ValueError):
         at = math.nan
-    if not math.isfinite(at):
-        raise RequestRejected(f"timestamp of row {row} must be finite Unix seconds")
+    if not abs(at) <= MAX_TIMESTAMP:  # also NaN and infinities
+        raise RequestRejected(
+            f"timestamp of row {row} must be Unix seconds of magnitude at most {MAX_TIMESTAMP:g}"
+        )
     return at
 
 
