@@ -226,11 +226,10 @@ class ServingSettings(BaseModel):
     max_history_length: int = Field(
         2000,
         gt=0,
-        description="Most item ids one history (and the exclude list) may hold; a longer one "
-        "is refused with HTTP 400, not truncated: every history item is kept out of the "
-        "answer and may explain it, so cutting silently would change the answer. The user "
-        "tower reads only the last train.max_len known items; this bound is far above that "
-        "and above any real user's history, and keeps a request's cost bounded.",
+        description="Most item ids of a history the served model reads: a longer history is "
+        "cut to its most recent ids (the ranking only reads the last train.max_len known "
+        "ones; older ids no longer keep items out of the answer). An exclude list longer "
+        "than this is refused with HTTP 400. Bounds the work per row.",
     )
     max_rows: int = Field(
         1000,

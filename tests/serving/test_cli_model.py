@@ -100,6 +100,7 @@ def test_recommend_and_evaluate_resolve_uris_in_the_workspace_and_leave_no_downl
     monkeypatch.setenv("RECLOOP_INGEST__DATA_DOCS", "false")
     settings = Settings()
     events, items = ml_slice
+    events = events[events["user_id"] <= 40]
     ingest_frame(settings, items, kind="items")
     ingest_frame(settings, events, kind="events")
     name = settings.registry.model_name

@@ -91,6 +91,30 @@ def test_pyfunc_round_trips_through_the_registry(registered, ml_slice):
     )
 
 
+def test_gate_probe_asks_in_requests_within_the_row_limit(registered, trained_model_dir, ml_slice):
+    """The gate answers every holdout user through the pyfunc: more users than the model's
+    max_rows are sent as several requests, not refused."""
+    import mlflow
+
+    from recloop.gate import load_gate_policy
+    from recloop.gate_evaluation import probe_pyfunc
+    from recloop.serving.packaging import log_recommender
+    from recloop.settings import ServingSettings
+    from recloop.tracking import configure_mlflow
+
+    settings, _, _ = registered
+    configure_mlflow(settings)
+    with mlflow.start_run():
+        uri, _ = log_recommender(
+            trained_model_dir, registered_model_name=None, serving=ServingSettings(max_rows=10)
+        )
+    histories = [[int(i)] for i in ml_slice[0]["item_id"].head(25)]
+    answered, non_finite, p95 = probe_pyfunc(
+        uri, histories, load_gate_policy(settings.gate.policy_file)
+    )
+    assert (answered, non_finite) == (25, 0) and p95 is not None
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -213,8 +237,9 @@ def test_mlflow_models_serve_answers_invocations(mlflow_server, ml_slice):
 
 @pytest.mark.integration
 def test_mlflow_models_serve_refuses_requests_over_the_limits(mlflow_server, ml_slice):
-    """k, history and exclude length, and rows (overridden at serve time to 40): each
-    answered 400 with a short message that does not repeat the request."""
+    """k, exclude length and rows (overridden at serve time to 40): each answered 400 with
+    a short message that does not repeat the request. A history over its limit is answered
+    from its most recent ids."""
     history = [*_history(ml_slice), UNKNOWN_ID]
 
     def row(ids):
@@ -222,10 +247,12 @@ def test_mlflow_models_serve_refuses_requests_over_the_limits(mlflow_server, ml_
 
     big_k = {"dataframe_records": [row(history)], "params": {"k": 21}}
     _assert_short_refusal(_post(mlflow_server, big_k), 400, "k must be an integer from 1 to 20")
-    long_history = {"dataframe_records": [row(history), row([*history] * 60)]}
-    _assert_short_refusal(
-        _post(mlflow_server, long_history), 400, "history of row 1 holds more than 300 item ids"
-    )
+    older = _history(ml_slice, 400)[:100]
+    recent = [*_history(ml_slice, 400)[100:], UNKNOWN_ID]  # 301 ids: the limit is 300
+    long_history = _post(mlflow_server, {"dataframe_records": [row([*older, *recent])]})
+    cut = _post(mlflow_server, {"dataframe_records": [row(recent[-300:])]})
+    assert long_history.status_code == 200 and cut.status_code == 200
+    assert long_history.json() == cut.json()
     long_exclude = {"dataframe_records": [row(history)], "params": {"exclude": history * 60}}
     _assert_short_refusal(
         _post(mlflow_server, long_exclude), 400, "exclude holds more than 300 item ids"
@@ -335,7 +362,6 @@ def _fits(body: dict, limits) -> bool:
     ids = [i for r in rows for i in r["history"]] + params.get("exclude", [])
     return (
         1 <= len(rows) <= limits.max_rows
-        and all(len(r["history"]) <= limits.max_history_length for r in rows)
         and len(params.get("exclude", [])) <= limits.max_history_length
         and all(INT64[0] <= i <= INT64[1] for i in ids)
         and 1 <= params.get("k", 10) <= limits.max_k
@@ -357,7 +383,8 @@ def _check_answer(body: dict, answer, limits) -> None:
         for row, out in zip(rows, predictions, strict=True):
             items = out["item_ids"]
             assert len(items) == len(set(items)) and len(items) <= min(k, limits.max_k)
-            assert not set(items) & (set(row["history"]) | set(params.get("exclude", [])))
+            read = row["history"][-limits.max_history_length :]  # the most recent ids
+            assert not set(items) & (set(read) | set(params.get("exclude", [])))
             assert len(out["scores"]) == len(items)
             assert set(out["unknown_item_ids"]) <= set(row["history"])
         return
@@ -379,10 +406,11 @@ def _post_json(client, body: dict):
 
 
 def test_any_request_gets_an_answer_within_the_limits_or_a_clean_refusal(scoring_clients):
-    """Random k, ids (catalog, any int64, beyond int64), history lengths, row counts, lambdas
-    and timestamps: the plain scoring app never fails (5xx) and the model's refusals repeat
-    nothing; behind the guard every refusal is short and repeats nothing; a request within
-    the limits is always answered, and identically by both."""
+    """Random k, ids (catalog, any int64, beyond int64), history lengths (cut to the most
+    recent 25), row counts, lambdas and timestamps: the plain scoring app never fails (5xx)
+    and the model's refusals repeat nothing; behind the guard every refusal is short and
+    repeats nothing; a request within the limits is always answered, and identically by
+    both."""
     from hypothesis import HealthCheck, given, settings
 
     plain, guarded, limits = scoring_clients

@@ -15,16 +15,17 @@ catalog: ignored, and reported here).
 Limits (``recloop.settings.ServingSettings``, written into the model config when the
 version is logged; ``MLFLOW_PYFUNC_INFERENCE_CONFIG='{"max_k": 50}'`` overrides them when
 the server starts): ``k`` at most ``max_k``, at most ``max_rows`` rows, at most
-``max_history_length`` ids in a history or in ``exclude``, MMR over at most
-``max_mmr_pool`` candidates. A request over a limit is refused with HTTP 400 and a short
-message that names the limit and never repeats the request's data.
+``max_history_length`` ids in ``exclude``, MMR over at most ``max_mmr_pool`` candidates.
+A request over a limit is refused with HTTP 400 and a short message that names the limit
+and never repeats the request's data.
 
-A history over the limit is refused, not truncated. The user tower reads only the last
-``max_len`` known items, but every item of the history is also kept out of the answer and
-may explain a recommendation: cutting it silently would return items the user already has,
-without telling the caller. The limit sits far above any real user's history (2000 by
-default, 40 times the default window), so only a broken or hostile client meets it, and a
-client that wants truncation can send the most recent ids itself.
+A history longer than ``max_history_length`` is cut to its most recent ids, not refused.
+The user tower reads only the last ``max_len`` known items, so the ranking is the same;
+what the older ids still did (keep items the user already has out of the answer, explain
+a recommendation) is worth less than answering the most engaged users at all. The limit
+(2000 by default, 40 times the default window) bounds the work per row; cutting to the
+window itself would hand back items the user had just seen. ``exclude`` is refused
+instead: an excluded item must never come back.
 
 What the model cannot guard under ``mlflow models serve``: MLflow's scoring server reads
 and parses the whole body before ``predict`` runs (no size limit), answers a body without a
@@ -96,14 +97,19 @@ def _is_integer(value: Any) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
 
 
-def _integer_list(value: Any, what: str, limit: int) -> list[int]:
-    """``value`` as a list of at most ``limit`` integer ids (None or NaN: empty)."""
+def _integer_list(value: Any, what: str, limit: int, keep_recent: bool = False) -> list[int]:
+    """``value`` as a list of at most ``limit`` integer ids (None or NaN: empty); a longer
+    one is refused, or cut to its last ``limit`` ids with ``keep_recent``."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return []
     if isinstance(value, str | bytes | dict) or not hasattr(value, "__len__"):
         raise RequestRejected(f"{what} must be a list of integer item ids")
     if len(value) > limit:
-        raise RequestRejected(f"{what} holds more than {limit} item ids (the serving limit)")
+        if not keep_recent:
+            raise RequestRejected(f"{what} holds more than {limit} item ids (the serving limit)")
+        value = (
+            value[-limit:] if isinstance(value, list | tuple | np.ndarray) else [*value][-limit:]
+        )
     if isinstance(value, np.ndarray) and value.dtype.kind in "iu":
         return value.astype(np.int64, copy=False).tolist()
     values = list(value)
@@ -173,7 +179,9 @@ class RecloopPyfunc(mlflow.pyfunc.PythonModel):
         k, lam, exclude = _request_params(params, self.limits)
         rows = []
         for pos, value in enumerate(model_input[HISTORY_COL]):
-            history = _integer_list(value, f"history of row {pos}", self.limits.max_history_length)
+            history = _integer_list(
+                value, f"history of row {pos}", self.limits.max_history_length, keep_recent=True
+            )
             scenario = _optional(model_input, SCENARIO_COL, pos)
             at = _timestamp(_optional(model_input, TIMESTAMP_COL, pos), pos)
             try:
