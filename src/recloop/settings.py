@@ -234,8 +234,8 @@ class ServingSettings(BaseModel):
     max_rows: int = Field(
         1000,
         gt=0,
-        description="Most histories (rows) one request may hold; each costs about a "
-        "millisecond of CPU, so the default keeps a request near a second.",
+        description="Most histories (rows) one request may hold, so that one request's CPU "
+        "time stays bounded; a larger batch is sent as several requests (as the gate does).",
     )
     max_body_bytes: int = Field(
         1_048_576,

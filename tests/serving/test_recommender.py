@@ -155,6 +155,10 @@ def test_mmr_pool_is_bounded_and_a_longer_list_continues_by_relevance(recommende
     a list longer than the pool continues with the next items in relevance order."""
     import copy
 
+    from recloop.serving.recommender import DEFAULT_MAX_MMR_POOL
+    from recloop.settings import ServingSettings
+
+    assert recommender.max_mmr_pool == DEFAULT_MAX_MMR_POOL == ServingSettings().max_mmr_pool
     bounded = copy.copy(recommender)
     bounded.max_mmr_pool = 15
     history = histories[2]

@@ -37,7 +37,7 @@ JSON, wrong column types). ``recloop serve`` runs the same scoring server behind
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import numpy as np
@@ -46,6 +46,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from recloop.serving.http_guard import REJECTED_ERROR_CLASS
+
+if TYPE_CHECKING:
+    from recloop.settings import ServingSettings
 
 MODEL_DIR_ARTIFACT = "model_dir"
 HISTORY_COL = "history"
@@ -79,7 +82,7 @@ class RequestRejected(MlflowException):
             self._message = value
 
 
-def serving_limits(model_config: dict[str, Any] | None) -> Any:
+def serving_limits(model_config: dict[str, Any] | None) -> ServingSettings:
     """The ``ServingSettings`` of a model config; defaults for keys it lacks (a version
     logged before the limits existed has none)."""
     from pydantic import ValidationError
@@ -118,7 +121,7 @@ def _integer_list(value: Any, what: str, limit: int, keep_recent: bool = False) 
     return [int(v) for v in values]
 
 
-def _request_params(params: dict | None, limits: Any) -> tuple[int, float, list[int]]:
+def _request_params(params: dict | None, limits: ServingSettings) -> tuple[int, float, list[int]]:
     """(k, diversity lambda, exclude) checked against the limits."""
     params = params or {}
     k = params.get("k", 10)
