@@ -90,7 +90,13 @@ def probe_pyfunc(
 
     model = mlflow.pyfunc.load_model(model_uri)
     frame = pd.DataFrame({"history": [[int(i) for i in h] for h in histories]})
-    output = model.predict(frame)
+    # As a client would: requests of at most the model's serving limit of rows.
+    rows = int((model.model_config or {}).get("max_rows") or len(frame))
+    if len(frame) <= rows:
+        output = model.predict(frame)
+    else:
+        parts = [model.predict(frame.iloc[i : i + rows]) for i in range(0, len(frame), rows)]
+        output = pd.concat(parts, ignore_index=True)
     answered, non_finite = _inspect_output(output, len(frame))
     n = min(policy.infrastructure.latency_requests, len(frame))
     model.predict(frame.iloc[:1])

@@ -270,7 +270,11 @@ def register_candidate(
     import mlflow
 
     if log_model is None:
-        from recloop.serving.packaging import log_recommender as log_model
+        from functools import partial
+
+        from recloop.serving.packaging import log_recommender
+
+        log_model = partial(log_recommender, serving=settings.serving)
     client = _client(settings)
     name = settings.registry.model_name
     own_run = mlflow.active_run() is None

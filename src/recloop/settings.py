@@ -210,6 +210,51 @@ class TrainSettings(BaseModel):
     lora_target_modules: list[str] = Field(default_factory=lambda: ["query", "value"])
 
 
+class ServingSettings(BaseModel):
+    """Request limits of the served model (MLflow pyfunc, ``recloop serve``, ``recommend``).
+
+    They are written into the pyfunc's model config when a version is logged, so a model
+    server with no recloop workspace enforces them; at serve time
+    ``MLFLOW_PYFUNC_INFERENCE_CONFIG='{"max_k": 50}'`` overrides any of them.
+    """
+
+    max_k: int = Field(
+        100,
+        gt=0,
+        description="Longest recommendation list a request may ask for (params.k); a longer "
+        "one is refused with HTTP 400. A list shown to a person is far shorter; without a "
+        "bound one request could page out the whole catalog.",
+    )
+    max_history_length: int = Field(
+        2000,
+        gt=0,
+        description="Most item ids of a history the served model reads: a longer history is "
+        "cut to its most recent ids (the ranking only reads the last train.max_len known "
+        "ones; older ids no longer keep items out of the answer). An exclude list longer "
+        "than this is refused with HTTP 400. Bounds the work per row.",
+    )
+    max_rows: int = Field(
+        1000,
+        gt=0,
+        description="Most histories (rows) one request may hold, so that one request's CPU "
+        "time stays bounded; a larger batch is sent as several requests (as the gate does).",
+    )
+    max_body_bytes: int = Field(
+        1_048_576,
+        gt=0,
+        description="Largest request body `recloop serve` reads (HTTP 413 above it), before "
+        "any JSON is parsed. `mlflow models serve` reads any body: put a proxy limit in "
+        "front of it.",
+    )
+    max_mmr_pool: int = Field(
+        1000,
+        gt=0,
+        description="Most candidates MMR re-ranks. Its similarity matrix grows with the "
+        "square of the pool (1000: 4 MB); items of a longer list beyond the pool follow in "
+        "relevance order.",
+    )
+
+
 class EvalSettings(BaseModel):
     """Evaluation protocol defaults (issue 5)."""
 
@@ -436,6 +481,7 @@ class Settings(BaseSettings):
 
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)

@@ -199,7 +199,9 @@ def _log_result(settings: Settings, result, mode: str, parent) -> tuple[str, str
         }
     )
     model_uri, version = log_recommender(
-        result.model_dir, registered_model_name=settings.registry.model_name
+        result.model_dir,
+        registered_model_name=settings.registry.model_name,
+        serving=settings.serving,
     )
     if version is not None:
         _tag_version(settings, version, mode, result.model_dir, parent)
@@ -211,9 +213,10 @@ def _new_window(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Events after the parent's training window, and the older events to replay from."""
     from recloop.model.artifacts import read_config
-    from recloop.serving.loading import resolve_model_dir
+    from recloop.serving.loading import local_model_dir
 
-    window_end = read_config(resolve_model_dir(parent_uri)).get("window_end")
+    with local_model_dir(parent_uri, settings) as parent_dir:
+        window_end = read_config(parent_dir).get("window_end")
     if window_end is None:
         raise UnusableInputError(
             f"{parent_uri} records no training window; retrain with --mode full"
