@@ -22,13 +22,13 @@ from recloop.columns import TIMESTAMP_COL
 from recloop.drift.features import (
     FEATURE_KINDS,
     FeatureOptions,
-    Scorer,
     WindowFeatures,
     item_first_seen,
     window_features,
 )
 from recloop.drift.policy import DriftPolicy, load_policy
 from recloop.errors import UnusableInputError
+from recloop.scorer import Scorer
 from recloop.settings import Settings
 
 Window = tuple[int, int]
