@@ -20,8 +20,6 @@ ARM_LABELS = {
     "frozen": "initial model, never retrained",
     "full_retrain": "full retrain from scratch each week",
 }
-NDCG_KEY = "ndcg@10"
-COVERAGE_KEY = "coverage@10"
 
 
 @dataclass

@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from recloop.columns import TIMESTAMP_COL
@@ -370,10 +369,3 @@ def _load_scorer(champion: Any) -> Scorer:
     from recloop.serving import load_recommender
 
     return load_recommender(champion.model_uri)
-
-
-def finite_or_none(value: float | None) -> float | None:
-    """JSON-safe float."""
-    if value is None or not np.isfinite(value):
-        return None
-    return float(value)

@@ -19,8 +19,6 @@ from recloop.evaluation.harness import EvalResult, Popularity, evaluate_lists
 from recloop.evaluation.protocols import EvalCases
 from recloop.scorer import ListRecommender
 
-CURVE_METRICS = ("recall", "ndcg", "mrr", "coverage", "ild", "novelty")
-
 
 def metric_curve(result: EvalResult, ks: Sequence[int]) -> pd.DataFrame:
     """Metrics at each K <= ``result.k``: one row per K, columns ``k`` and metric names.

@@ -29,14 +29,6 @@ from recloop.settings import EvalSettings
 
 _DEFAULTS = EvalSettings()
 _MAX_CELLS = 32_000_000  # float64 scores held at once (256 MB): bounds memory per batch
-PER_CASE_DIVERSITY = (
-    "ild",
-    "ild_genre",
-    "novelty",
-    "avg_popularity",
-    "tail_share",
-    "category_entropy",
-)
 
 
 @dataclass
