@@ -212,10 +212,8 @@ class _NonFiniteCounter:
         self.item_ids = scorer.item_ids
         self.non_finite = 0
 
-    def score(self, histories, scenarios=None, times=None):
-        from recloop.evaluation.harness import call_score
-
-        scores = call_score(self.scorer, histories, scenarios=scenarios, times=times)
+    def score(self, histories, *, scenarios=None, times=None):
+        scores = self.scorer.score(histories, scenarios=scenarios, times=times)
         self.non_finite += int(np.size(scores) - np.isfinite(scores).sum())
         return scores
 

@@ -39,7 +39,7 @@ def test_training_lowers_validation_loss_and_beats_random(
     class RandomScorer:
         item_ids = rec.item_ids
 
-        def score(self, histories):
+        def score(self, histories, *, scenarios=None, times=None):
             return np.random.default_rng(0).random((len(histories), len(self.item_ids)))
 
     random = evaluate_scorer(RandomScorer(), cases, k=10).metrics
