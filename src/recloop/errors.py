@@ -28,3 +28,9 @@ class NotFoundError(RecloopError):
     """A named thing (dataset, model version, alias) does not exist."""
 
     exit_code = 2
+
+
+class BatchInProgressError(RecloopError):
+    """Another live process is ingesting the same batch right now; try again later."""
+
+    exit_code = 2
