@@ -226,7 +226,7 @@ def _logged_status(settings: Settings, kind: str, data: bytes) -> str | None:
 
 
 @settings(
-    max_examples=30,
+    max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

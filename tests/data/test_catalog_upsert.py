@@ -102,18 +102,19 @@ def test_users_batch_with_one_column_keeps_the_demographics(store, recloop, writ
     _unchanged(before, after, "user_id", ["age", "occupation"], before.user_id[3:])
 
 
-def test_large_users_batch_is_written_set_based(store, recloop, tmp_path, movielens):
-    """20,000 rows: every real user's zip code updated, 19,057 new users, nothing else moved."""
+def test_large_users_batch_is_written_set_based(store, recloop, tmp_path):
+    """70,000 rows, more than PostgreSQL's 65,535 bind parameters: every real user's zip
+    code updated, 69,057 new users, nothing else moved."""
     before = load_users(store)
-    ids = range(1, 20_001)
+    ids = range(1, 70_001)
     frame = pd.DataFrame({"user_id": ids, "zip_code": [f"Z{i:05d}" for i in ids]})
     path = tmp_path / "zips.csv"
     frame.to_csv(path, index=False)
     result = recloop("ingest", path, "--json")
     assert result.exit_code == 0, result.stderr
-    assert (result.report["accepted"], result.report["duplicates"]) == (20_000, 0)
+    assert (result.report["accepted"], result.report["duplicates"]) == (70_000, 0)
     after = load_users(store)
-    assert len(after) == 20_000
+    assert len(after) == 70_000
     assert list(after.zip_code) == list(frame.zip_code)
     _unchanged(before, after, "user_id", ["age", "gender", "occupation"], before.user_id)
-    assert after.set_index("user_id").loc[943:, "age"].iloc[1:].isna().all()
+    assert after.set_index("user_id").loc[944:, "age"].isna().all()

@@ -150,13 +150,9 @@ def _stored_rows(connection: sa.Connection, rows: pd.DataFrame, kind: str) -> pd
         start, end = rows["timestamp"].min(), rows["timestamp"].max()
         stored = store.stored_event_keys(connection, int(start), int(end))
         return stored.astype({"user_id": "float64", "item_id": "float64", "timestamp": "float64"})
-    table = TABLES[kind]
     id_column = SPECS[kind].key[0]
-    ids = rows[id_column].astype("int64").unique().tolist()
-    query = sa.select(*[table.c[c] for c in STORED_COLUMNS[kind]]).where(
-        table.c[id_column].in_(ids)
-    )
-    stored = pd.read_sql(query, connection)
+    ids = pd.Series(rows[id_column].astype("int64").unique(), name=id_column)
+    stored = store.rows_with_keys(connection, TABLES[kind], ids, STORED_COLUMNS[kind])
     return stored.astype({c: "float64" for c in SPECS[kind].integer})
 
 

@@ -205,7 +205,7 @@ def upsert(
     columns = list(frame.columns)
     update = [c for c in columns if c != key] if update is None else list(update)
     insert = _dialect_insert(connection)
-    with staging_table(connection, table, columns) as staging:
+    with staging_table(connection, table, columns, key) as staging:
         bulk_insert(connection, staging, frame, columns)
         # The WHERE keeps SQLite from parsing ON CONFLICT as a join constraint.
         rows = sa.select(*[staging.c[c] for c in columns]).where(sa.true())
@@ -236,7 +236,7 @@ def lower_to(
     """
     if frame.empty:
         return
-    with staging_table(connection, table, [key, column]) as staging:
+    with staging_table(connection, table, [key, column], key) as staging:
         bulk_insert(connection, staging, frame, [key, column])
         new = sa.select(staging.c[column]).where(staging.c[key] == table.c[key]).scalar_subquery()
         lower = sa.exists().where(
@@ -248,9 +248,11 @@ def lower_to(
 
 @contextmanager
 def staging_table(
-    connection: sa.Connection, like: sa.Table, columns: Sequence[str]
+    connection: sa.Connection, like: sa.Table, columns: Sequence[str], key: str
 ) -> Iterator[sa.Table]:
     """A temporary table with ``columns`` typed as in ``like``, dropped after use.
+
+    ``key`` is its primary key, so that joins back to ``like`` are index lookups at any size.
 
     Temporary tables live in the connection's own schema, so concurrent ingests never see
     each other's. On an error it is left to the caller's transaction, whose rollback
@@ -260,7 +262,7 @@ def staging_table(
     staging = sa.Table(
         name,
         sa.MetaData(),
-        *[sa.Column(c, like.c[c].type) for c in columns],
+        *[sa.Column(c, like.c[c].type, primary_key=c == key, autoincrement=False) for c in columns],
         prefixes=["TEMPORARY"],
     )
     staging.create(connection)
@@ -336,6 +338,26 @@ def load_users(settings: Settings) -> pd.DataFrame:
     frame["user_id"] = frame["user_id"].astype("int64")
     frame["age"] = frame["age"].astype("Int64")
     return frame
+
+
+def rows_with_keys(
+    connection: sa.Connection, table: sa.Table, keys: pd.Series, columns: Sequence[str]
+) -> pd.DataFrame:
+    """``columns`` of the stored rows whose key (``keys.name``) is in ``keys``.
+
+    The keys go to a temporary table and are joined, not listed in an ``IN (...)``: a
+    catalogue batch of a million ids would pass PostgreSQL's 65,535 bind parameters.
+    Keys must be unique.
+    """
+    key = str(keys.name)
+    frame = keys.to_frame()
+    with staging_table(connection, table, [key], key) as staging:
+        bulk_insert(connection, staging, frame, [key])
+        query = sa.select(*[table.c[c] for c in columns]).join(
+            staging, staging.c[key] == table.c[key]
+        )
+        stored = pd.read_sql(query, connection)
+    return stored
 
 
 def known_item_ids(connection: sa.Connection) -> pd.Index:
