@@ -30,6 +30,7 @@ ROWS = 20_000  # real MovieLens events: validation takes seconds, so the kill la
 def store(store_url, workspace, monkeypatch):
     """Settings of a fresh store on each backend, also seen by CLI subprocesses."""
     monkeypatch.setenv("RECLOOP_DATABASE_URL", store_url)
+    monkeypatch.setenv("RECLOOP_INGEST__HEARTBEAT_SECONDS", "0.2")
     yield Settings()
     dispose_stores()
 
@@ -122,6 +123,12 @@ def _kill_inside_the_data_transaction(child, settings: Settings) -> dict:
         row = _wait_for(child, settings, "storing")
         deadline = time.time() + 120
         while (backend := _locked_backend(settings)) is None:
+            assert time.time() < deadline and child.poll() is None
+            time.sleep(0.05)
+        # Blocked as it is, the live process keeps its heartbeat going (so no other host
+        # takes it for dead).
+        blocked_at = time.time()
+        while _log(settings)[0]["heartbeat_at"] <= blocked_at:
             assert time.time() < deadline and child.poll() is None
             time.sleep(0.05)
         child.send_signal(signal.SIGKILL)

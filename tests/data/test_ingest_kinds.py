@@ -52,7 +52,8 @@ def test_events_file_under_a_catalogue_kind_is_refused(
     assert items.title.notna().all() and users.age.notna().all()
 
 
-def test_catalogue_file_under_another_kind_is_refused(catalogue, recloop, movielens_dir):
+def test_catalogue_file_under_another_kind_is_refused(workspace, recloop, movielens_dir):
+    """Refused while reading, before the store is touched (so one backend is enough)."""
     result = recloop("ingest", movielens_dir / "items.csv", "--kind", "users")
     assert result.exit_code == 2
     assert "has the columns of an items file (item_id, title, year, genres), not users" in (
