@@ -235,7 +235,7 @@ def test_batch_running_on_another_host_waits_for_its_lease(store, recloop, write
     assert len(load_events(store)) == 300
 
 
-def test_live_process_on_this_host_is_waited_for_and_a_reused_pid_is_not(
+def test_live_process_on_this_host_is_waited_for_and_a_dead_one_is_not(
     workspace, recloop, write_batch, ml_lines
 ):
     path = write_batch(ml_lines[:300])
@@ -256,3 +256,10 @@ def test_live_process_on_this_host_is_waited_for_and_a_reused_pid_is_not(
     finally:
         sleeper.kill()
         sleeper.wait()
+
+    # This very process, but no longer working on it (its failure could not be logged).
+    me = psutil.Process()
+    _take_over(workspace, batch_id, host=here["host"], pid=me.pid, pid_started_at=me.create_time())
+    result = recloop("ingest", path, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "is no longer working on it" in result.report["interrupted"][0]["message"]

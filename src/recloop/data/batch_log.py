@@ -46,6 +46,11 @@ FINAL_STATUSES = ("accepted", "partial", "duplicate")  # a batch in one of these
 # A batch in one of these is redone by the next ingest of the same content.
 REDO_STATUSES = ("rejected", "failed", "interrupted")
 
+# Batches this process is ingesting now. A running row owned by this very process is alive
+# only if listed here (an earlier attempt whose failure could not be logged is not).
+_ACTIVE: set[str] = set()
+_ACTIVE_LOCK = threading.Lock()  # claims of one process (threads) take turns
+
 
 @dataclass(frozen=True)
 class Owner:
@@ -115,17 +120,39 @@ def start_batch(
     """
     owner = Owner.current()
     lease = settings.ingest.lease_seconds
-    with engine.begin() as connection:
-        interrupted = mark_interrupted(connection, lease, owner)
-    for _ in range(5):  # another process may insert or claim the row between read and write
-        try:
-            with engine.begin() as connection:
-                claim = _claim(connection, batch_id, row, owner, lease)
-        except sa.exc.IntegrityError:
-            continue
-        if claim is not None:
-            return claim, interrupted
+    with _ACTIVE_LOCK:
+        with engine.begin() as connection:
+            interrupted = mark_interrupted(connection, lease, owner)
+        for _ in range(5):  # another process may insert or claim the row meanwhile
+            try:
+                with engine.begin() as connection:
+                    claim = _claim(connection, batch_id, row, owner, lease)
+            except sa.exc.IntegrityError:
+                continue
+            if claim is not None:
+                if not claim.done_before:
+                    _ACTIVE.add(batch_id)
+                return claim, interrupted
     raise BatchInProgressError(f"batch {batch_id[:12]} ({row['source']}) keeps being claimed")
+
+
+@contextmanager
+def running(engine: sa.Engine, batch_id: str, heartbeat_seconds: float) -> Iterator[None]:
+    """The span in which this process works on a claimed batch.
+
+    Keeps its heartbeat going, and on any exception (an error, Ctrl-C) marks the row
+    ``failed`` before letting it through; a killed process never gets that far, which is
+    what ``mark_interrupted`` is for.
+    """
+    try:
+        with heartbeat(engine, batch_id, heartbeat_seconds):
+            yield
+    except BaseException as exc:
+        fail_batch(engine, batch_id, exc)
+        raise
+    finally:
+        with _ACTIVE_LOCK:
+            _ACTIVE.discard(batch_id)
 
 
 def _claim(
@@ -212,7 +239,11 @@ def _death(row: Any, owner: Owner, lease: float) -> str | None:
     """Why the owner of a running row is dead, or None while it may be alive."""
     if row["host"] == owner.host:
         them = Owner(row["host"], row["pid"], row["pid_started_at"] or 0.0)
-        if them == owner or them.is_alive_here():
+        if them == owner:
+            if row["batch_id"] in _ACTIVE:
+                return None
+            return f"this process ({row['pid']}) is no longer working on it"
+        if them.is_alive_here():
             return None
         return f"process {row['pid']} on {row['host']} is gone"
     silent = time.time() - (row["heartbeat_at"] or row["started_at"])
@@ -318,7 +349,7 @@ def list_batches(settings: Settings, limit: int = 50) -> list[dict[str, Any]]:
 
     log = schema.ingest_log
     engine = open_store(settings)
-    with engine.begin() as connection:
+    with _ACTIVE_LOCK, engine.begin() as connection:
         mark_interrupted(connection, settings.ingest.lease_seconds)
     query = sa.select(log).order_by(log.c.started_at.desc()).limit(limit)
     with engine.connect() as connection:

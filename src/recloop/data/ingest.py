@@ -146,12 +146,8 @@ def _ingest(
     if claim.done_before:
         report = _duplicate_batch_report(raw, raw.kind, source, batch_id, claim.prior)
     else:
-        try:
-            with batch_log.heartbeat(engine, batch_id, settings.ingest.heartbeat_seconds):
-                report = _validate_and_store(engine, settings, batch)
-        except BaseException as exc:  # a killed process never gets here: see batch_log
-            batch_log.fail_batch(engine, batch_id, exc)
-            raise
+        with batch_log.running(engine, batch_id, settings.ingest.heartbeat_seconds):
+            report = _validate_and_store(engine, settings, batch)
         report.attempts = claim.attempts
         if claim.prior is not None:
             earlier = f"attempt {claim.attempts}; the previous one ended {claim.prior}"
