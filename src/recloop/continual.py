@@ -105,7 +105,8 @@ def ingest_batches(settings: Settings, paths: list[str]) -> list[dict[str, Any]]
 
     order = {"items": 0, "users": 1, "events": 2}
     ordered = sorted(paths, key=lambda path: order[infer_kind(path)])  # stable: keeps file order
-    return [ingest_path(settings, path, kind=infer_kind(path)).to_dict() for path in ordered]
+    # The name only orders the files; each file's columns decide its kind.
+    return [ingest_path(settings, path).to_dict() for path in ordered]
 
 
 def plan_step(settings: Settings, mode: TrainMode = "incremental") -> StepPlan | None:

@@ -31,22 +31,12 @@ from recloop.columns import (
     VALUE_COL,
 )
 from recloop.data.grouplens import GROUPLENS_READERS, split_title_year
+from recloop.data.kinds import KINDS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, resolve_kind
 from recloop.errors import UnusableInputError
 
 ROW_NUMBER_COL = "row_number"  # 1-based data row of the source (header excluded)
 MALFORMED_COL = "malformed"  # raw text of a row whose field count does not match the header
 
-KINDS = ("events", "items", "users")
-REQUIRED_COLUMNS = {
-    "events": [USER_COL, ITEM_COL, TIMESTAMP_COL],
-    "items": [ITEM_COL],
-    "users": [USER_COL],
-}
-OPTIONAL_COLUMNS = {
-    "events": [EVENT_TYPE_COL, VALUE_COL, SCENARIO_COL, SESSION_COL],
-    "items": ["title", "year", "genres", FIRST_SEEN_COL],
-    "users": ["age", "gender", "occupation", "zip_code"],
-}
 TEXT_COLUMNS = {
     EVENT_TYPE_COL,
     SCENARIO_COL,
@@ -96,13 +86,21 @@ class RawBatch:
     ignored_columns: list[str] = field(default_factory=list)
     # True when the file was not valid UTF-8: bad bytes are kept as "\\xff" escapes.
     invalid_utf8: bool = False
+    kind: str = "events"  # the kind its columns fit (``kinds.resolve_kind``)
+    # Columns the reader computed from others (items' year from "Title (1995)"): they say
+    # something only where a value was found, so a null there is no statement.
+    derived_columns: list[str] = field(default_factory=list)
 
 
 # ---- batch files ---------------------------------------------------------------------
 
 
 def infer_kind(path: str | Path) -> str:
-    """Guess events/items/users from a file name (``u.item``, ``movies.dat``, ``users.csv``)."""
+    """Guess events/items/users from a file name (``u.item``, ``movies.dat``, ``users.csv``).
+
+    Only a hint for ordering files (catalogues before events); which table a batch goes
+    to is decided by its columns (``read_batch``, ``kinds.resolve_kind``).
+    """
     name = Path(path).name.lower()
     if name in {"u.item", "movies.dat", "movies.csv"} or name.startswith("items"):
         return "items"
@@ -111,24 +109,25 @@ def infer_kind(path: str | Path) -> str:
     return "events"
 
 
-def read_batch(path: str | Path, kind: str = "events") -> RawBatch:
+def read_batch(path: str | Path, kind: str | None = None) -> RawBatch:
     """Read one batch file for ingest, keeping raw values.
 
     Args:
         path: a CSV (canonical header or the MovieLens forms), a Parquet file, or a GroupLens
             original (``u.data``, ``u.item``, ``u.user``, ``ratings.dat``, ``movies.dat``,
             ``users.dat``, ml-latest ``ratings.csv``/``movies.csv``).
-        kind: ``events``, ``items`` or ``users``.
+        kind: ``events``, ``items`` or ``users``, or None: the kind the columns fit.
 
     Returns:
-        RawBatch with a ``row_number`` column.
+        RawBatch with a ``row_number`` column and the batch's ``kind``.
 
     Raises:
         UnusableInputError: missing/empty file, no data rows, unreadable format, missing
-            required columns (for example a wrong delimiter).
+            required columns (for example a wrong delimiter), columns that do not fit
+            ``kind`` (see ``recloop.data.kinds``).
     """
     path = Path(path)
-    if kind not in KINDS:
+    if kind is not None and kind not in KINDS:
         raise UnusableInputError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
     if path.is_dir():
         raise UnusableInputError(f"{path}: is a directory; ingest one batch file at a time")
@@ -148,17 +147,20 @@ def read_batch(path: str | Path, kind: str = "events") -> RawBatch:
         frame, source_format = _read_parquet(path), "parquet"
     else:
         frame, source_format = _read_csv(path), "csv"
-    frame, ignored = canonical_names(frame, kind, path)
+    frame, kind, ignored = canonical_names(frame, kind, path)
     if len(frame) == 0:
         raise UnusableInputError(f"{path}: the file has a header but no data rows")
+    derived = []
     if kind == "items" and "year" not in frame.columns and "title" in frame.columns:
-        frame = split_title_year(frame)
+        frame, derived = split_title_year(frame), ["year"]
     frame.insert(0, ROW_NUMBER_COL, pd.RangeIndex(1, len(frame) + 1, dtype="int64"))
     return RawBatch(
         frame=frame.reset_index(drop=True),
         source_format=source_format,
         ignored_columns=ignored,
         invalid_utf8=invalid_utf8,
+        kind=kind,
+        derived_columns=derived,
     )
 
 
@@ -242,23 +244,25 @@ def _canonical(name: str) -> str:
     return COLUMN_ALIASES.get(key, key)
 
 
-def canonical_names(frame: pd.DataFrame, kind: str, path: Path) -> tuple[pd.DataFrame, list]:
-    """Rename source columns to canonical names; keep only the known ones."""
+def canonical_names(
+    frame: pd.DataFrame, kind: str | None, path: Path
+) -> tuple[pd.DataFrame, str, list]:
+    """Rename source columns to canonical names, settle the kind, keep the known columns.
+
+    Returns:
+        (frame with the kind's columns first, then the ignored ones; the kind the columns
+        fit, which must be ``kind`` when one was given; the ignored column names).
+    """
     renames = {c: _canonical(str(c)) for c in frame.columns}
     frame = frame.rename(columns=renames)
     if frame.columns.duplicated().any():
         dupes = sorted(set(frame.columns[frame.columns.duplicated()]))
         raise UnusableInputError(f"{path}: duplicate columns {', '.join(dupes)}")
-    missing = [c for c in REQUIRED_COLUMNS[kind] if c not in frame.columns]
-    if missing:
-        found = ", ".join(map(str, frame.columns[:8])) or "none"
-        raise UnusableInputError(
-            f"{path}: missing required {kind} column(s) {', '.join(missing)} (found: {found})"
-        )
+    kind = resolve_kind([c for c in frame.columns if c != MALFORMED_COL], kind, path)
     known = [*REQUIRED_COLUMNS[kind], *OPTIONAL_COLUMNS[kind], MALFORMED_COL]
     ignored = [str(c) for c in frame.columns if c not in known]
     # Extra columns stay in the frame (quarantine keeps whole rows); validation ignores them.
-    return frame[[c for c in known if c in frame.columns] + ignored], ignored
+    return frame[[c for c in known if c in frame.columns] + ignored], kind, ignored
 
 
 # ---- whole datasets ------------------------------------------------------------------
