@@ -83,20 +83,16 @@ def _text_embeddings(items, ids):
 def _model_row(spec, data, repeats):
     from recloop.model.artifacts import read_config
     from recloop.serving import load_recommender
-    from recloop.serving.loading import resolve_model_dir
+    from recloop.serving.loading import local_model_dir
+    from recloop.settings import Settings
 
     label, _, uri = spec.partition("=")
     uri = uri or label
-    if ":" in uri and not Path(uri).exists():
-        from recloop.settings import Settings
-        from recloop.tracking import configure_mlflow
-
-        configure_mlflow(Settings())
-    model_dir = resolve_model_dir(uri)
-    config = read_config(model_dir)
-    start = time.perf_counter()
-    model = load_recommender(str(model_dir))
-    load_seconds = time.perf_counter() - start
+    with local_model_dir(uri, Settings()) as model_dir:
+        config = read_config(model_dir)
+        start = time.perf_counter()
+        model = load_recommender(model_dir)
+        load_seconds = time.perf_counter() - start
     extra = {
         "train_seconds": config.get("train_seconds"),
         "epochs": config.get("epochs"),

@@ -9,12 +9,12 @@ metric of every recloop row (real catalog of 1,682).
 
 from __future__ import annotations
 
-import html
 import json
 import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 # Issue 5: RecBole 1.2.1 on the same data and protocol, 2 CPU cores.
 # (model, recall, ndcg, mrr, coverage of 1683, gini, avg pop, train s, epochs / how it stopped)
@@ -228,12 +228,16 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _html_table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>" for cells in rows
+def _environment():
+    """Jinja2 over ``benchmarks/templates``; autoescaping on, as for recloop's own pages."""
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def write_report(payload: dict, out_dir: Path) -> list[Path]:
@@ -258,20 +262,18 @@ def write_report(payload: dict, out_dir: Path) -> list[Path]:
         )
         + "\n"
     )
-    notes_html = "".join(
-        f"<li>{html.escape(line.lstrip('- '))}</li>"
-        for line in NOTES.replace("\n  ", " ").splitlines()[1:]
-    )
     page = (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>"
-        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
-        "td:first-child,th:first-child{text-align:left}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><p>{html.escape(stamp)}</p>"
-        "<h2>Against RecBole 1.2.1's reference figures</h2>"
-        f"{_html_table(COMPARE_COLUMNS, compare)}<h2>Every metric (real catalog of 1,682)</h2>"
-        f"{_html_table(header, everything)}<h2>Notes</h2><ul>{notes_html}</ul></body></html>\n"
+        _environment()
+        .get_template("eval_report.html.j2")
+        .render(
+            title=title,
+            stamp=stamp,
+            tables=[
+                ("Against RecBole 1.2.1's reference figures", COMPARE_COLUMNS, compare),
+                ("Every metric (real catalog of 1,682)", header, everything),
+            ],
+            notes=[line.lstrip("- ") for line in NOTES.replace("\n  ", " ").splitlines()[1:]],
+        )
     )
     paths = [out_dir / "eval_report.md", out_dir / "eval_report.html"]
     paths[0].write_text(markdown)

@@ -8,7 +8,7 @@ FROM python:3.11.7-slim-bookworm
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONUNBUFFERED=1
-COPY docker/constraints.txt /tmp/constraints.txt
+COPY constraints.txt /tmp/constraints.txt
 RUN pip install --no-cache-dir --constraint /tmp/constraints.txt \
         "mlflow==3.17.2" "psycopg[binary]==3.3.9" "boto3==1.40.0" \
     && groupadd --gid 10001 mlflow \

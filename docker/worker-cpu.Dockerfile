@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # recloop, CPU only: Prefect worker (flow runs as subprocesses), the Prefect server, and the
 # model server (`mlflow models serve`). Same pinned versions as the test suite
-# (docker/constraints.txt): fastapi<0.151 and SQLAlchemy<2.1 matter for the Prefect server.
+# (constraints.txt): fastapi<0.151 and SQLAlchemy<2.1 matter for the Prefect server.
 #
 #   docker build -f docker/worker-cpu.Dockerfile -t recloop/worker-cpu:0.1.0 .   # repo root
 ARG PYTHON_IMAGE=python:3.11.7-slim-bookworm
@@ -14,7 +14,7 @@ ENV PIP_NO_CACHE_DIR=1 \
     PATH=/opt/venv/bin:$PATH
 RUN python -m venv /opt/venv \
     && pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"
-COPY docker/constraints.txt /tmp/constraints.txt
+COPY constraints.txt /tmp/constraints.txt
 COPY pyproject.toml README.md /src/
 COPY src /src/src
 RUN pip install --no-cache-dir --constraint /tmp/constraints.txt /src

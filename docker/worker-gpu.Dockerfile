@@ -21,7 +21,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 RUN python3 -m venv /opt/venv \
     && pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"
-COPY docker/constraints.txt /tmp/constraints.txt
+COPY constraints.txt /tmp/constraints.txt
 COPY pyproject.toml README.md /src/
 COPY src /src/src
 RUN pip install --no-cache-dir --constraint /tmp/constraints.txt /src

@@ -1,7 +1,9 @@
 """The continual loop as a Prefect flow: ingest -> drift -> trigger -> train -> gate -> promote.
 
 Every task is a thin wrapper over ``recloop.continual`` (plain, tested functions); this file
-only decides order, retries and what is shown in the Prefect UI.
+only decides order, retries and what is shown in the Prefect UI. The registry changes
+(registering the candidate, promote-or-reject) take the registry lock in the event store
+themselves (``recloop.registry_lock``), for seconds, with or without a Prefect server.
 
 Run once, without a server (Prefect starts a temporary API):
     python flows/continual.py path/to/batch.csv
@@ -20,7 +22,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from recloop import continual as step
-from recloop.orchestration import publish_markdown, registry_lock
+from recloop.orchestration import publish_markdown
 from recloop.settings import Settings
 
 # Transient failures (a locked SQLite file, a dropped PostgreSQL connection, an MLflow
@@ -66,8 +68,8 @@ def gate(settings: Settings, the_plan: step.StepPlan, candidate: step.Candidate,
 
 
 @task(name="promote-or-reject", **RETRIES)
-def conclude(settings: Settings, candidate: step.Candidate, decision) -> str:
-    return step.conclude(settings, candidate, decision)
+def conclude(settings: Settings, the_plan: step.StepPlan, candidate: step.Candidate, decision):
+    return step.conclude(settings, the_plan, candidate, decision)
 
 
 @task(name="notify", cache_policy=NO_CACHE)
@@ -97,39 +99,40 @@ def continual(
     settings = (Settings(home=Path(home)) if home else Settings()).with_overrides(overrides)
     reports = ingest(settings, paths if paths is not None else step.inbox_files(settings))
     outcome = step.StepOutcome(status="no-new-data", ingest=reports)
-    with registry_lock(settings):
-        the_plan = plan(settings, mode)
-        if the_plan is None:
-            logger.info("nothing new to learn beyond the champion's window")
+    the_plan = plan(settings, mode)
+    if the_plan is None:
+        logger.info("nothing new to learn beyond the champion's window")
+        return outcome.to_dict()
+    outcome.plan = the_plan.to_dict()
+    items = catalog(settings)
+    candidate = step.recorded_outcome(settings, the_plan)
+    drift_result = trigger_decision = None
+    if candidate is None:
+        drift_result = drift(settings, the_plan, items)
+        trigger_decision = trigger(
+            settings, the_plan, drift_result, step.new_event_count(settings, the_plan)
+        )
+        outcome.drift = drift_result.to_dict() if drift_result is not None else None
+        outcome.trigger = step.as_dict(trigger_decision)
+        if not trigger_decision.should_retrain:
+            outcome.status = "no-retrain"
+            outcome.reasons = list(trigger_decision.reasons)
+            notify(settings, outcome, drift_result, trigger_decision)
             return outcome.to_dict()
-        outcome.plan = the_plan.to_dict()
-        items = catalog(settings)
-        candidate = step.recorded_outcome(settings, the_plan)
-        drift_result = trigger_decision = None
-        if candidate is None:
-            drift_result = drift(settings, the_plan, items)
-            trigger_decision = trigger(
-                settings, the_plan, drift_result, step.new_event_count(settings, the_plan)
-            )
-            outcome.drift = drift_result.to_dict() if drift_result is not None else None
-            outcome.trigger = step.as_dict(trigger_decision)
-            if not trigger_decision.should_retrain:
-                outcome.status = "no-retrain"
-                outcome.reasons = list(trigger_decision.reasons)
-                notify(settings, outcome, drift_result, trigger_decision)
-                return outcome.to_dict()
-            batch_ids = [r["batch_id"] for r in reports if r.get("batch_id")]
-            candidate = train(settings, the_plan, items, batch_ids)
-        elif step.decision_of(settings, candidate) is not None:
-            outcome.status = "already-done"
-            outcome.candidate = step.as_dict(candidate)
-            return outcome.to_dict()
+        batch_ids = [r["batch_id"] for r in reports if r.get("batch_id")]
+        candidate = train(settings, the_plan, items, batch_ids)
+    elif step.decision_of(settings, candidate) is not None:
+        outcome.status = "already-done"
         outcome.candidate = step.as_dict(candidate)
-        decision = gate(settings, the_plan, candidate, items)
-        outcome.gate = decision.to_dict()
-        outcome.reasons = list(decision.reasons)
-        outcome.status = conclude(settings, candidate, decision)
-        publish_markdown(decision.markdown, key="gate-decision", description="Promotion gate")
+        return outcome.to_dict()
+    outcome.candidate = step.as_dict(candidate)
+    decision = gate(settings, the_plan, candidate, items)
+    # Concluding holds the registry lock; the recorded decision can differ from the gate's
+    # (a passing one is rejected when the champion moved while this run trained).
+    outcome.status, decision = conclude(settings, the_plan, candidate, decision)
+    outcome.gate = decision.to_dict()
+    outcome.reasons = list(decision.reasons)
+    publish_markdown(decision.markdown, key="gate-decision", description="Promotion gate")
     notify(settings, outcome, drift_result, trigger_decision)
     logger.info("step %s: %s", the_plan.run_key, outcome.status)
     return outcome.to_dict()

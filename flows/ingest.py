@@ -39,11 +39,11 @@ def is_transient_db_error(task, task_run, state) -> bool:
 
 
 @task(retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=is_transient_db_error)
-def ingest_batch(settings: Settings, path: str, kind: str) -> dict[str, Any]:
-    """Ingest one file; returns the batch report as a dict."""
+def ingest_batch(settings: Settings, path: str) -> dict[str, Any]:
+    """Ingest one file (its columns decide its kind); returns the batch report as a dict."""
     from recloop.data.ingest import ingest_path
 
-    return ingest_path(settings, path, kind).to_dict()
+    return ingest_path(settings, path).to_dict()
 
 
 @flow(name="recloop-ingest", log_prints=True)
@@ -51,10 +51,11 @@ def ingest_flow(paths: list[str], settings: Settings | None = None) -> list[dict
     """Ingest ``paths`` in a safe order: catalogs first so events find their items."""
     settings = settings or Settings()
     logger = get_run_logger()
+    # The file name only orders the files; each file's columns decide its kind.
     ordered = sorted(paths, key=lambda path: KIND_ORDER[infer_kind(path)])
     reports = []
     for path in ordered:
-        report = ingest_batch(settings, path, infer_kind(path))
+        report = ingest_batch(settings, path)
         logger.info(
             "%s: %s (received %s, accepted %s, quarantined %s, duplicates %s)",
             path,

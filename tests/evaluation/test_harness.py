@@ -113,7 +113,7 @@ class _TinyScorer:
 
     item_ids = np.array([30, 10, 20])
 
-    def score(self, histories):
+    def score(self, histories, *, scenarios=None, times=None):
         return np.tile([1.0, 2.0, 2.0], (len(histories), 1))
 
 

@@ -79,3 +79,25 @@ def test_stratified_bootstrap_point_is_the_mean_of_period_means_and_pairs_models
     assert two_sided_p(draws["b"] - draws["a"]) == 0.0
     again, _ = stratified_bootstrap({"a": a}, counts, samples=500, seed=1)
     np.testing.assert_array_equal(again["a"], draws["a"])
+
+
+def test_paired_bootstrap_is_the_textbook_percentile_bootstrap():
+    """scipy.stats.bootstrap does the resampling; the interval and p-value are those of a
+    plain NumPy bootstrap of the mean difference with the same seed."""
+    from recloop.evaluation.significance import interval, two_sided_p
+
+    rng = np.random.default_rng(4)
+    a, b = rng.random(400), rng.random(400) * 0.9
+    result = paired_bootstrap(a, b, samples=700, seed=11, confidence=0.9)
+    differences = a - b
+    picks = np.random.default_rng(11).integers(0, len(differences), size=(700, len(differences)))
+    means = differences[picks].mean(axis=1)
+    assert (result.low, result.high) == pytest.approx(interval(means, 0.9), rel=1e-12)
+    assert result.p_value == pytest.approx(two_sided_p(means))
+    assert result.diff == pytest.approx(differences.mean()) and result.samples == 700
+
+
+def test_one_user_gives_a_point_interval():
+    result = paired_bootstrap([0.5], [0.25], samples=50, seed=0)
+    assert (result.diff, result.low, result.high, result.p_value) == (0.25, 0.25, 0.25, 0.0)
+    assert paired_bootstrap([0.5], [0.5], samples=50).p_value == 1.0

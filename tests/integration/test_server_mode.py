@@ -184,6 +184,7 @@ def test_deployments_run_on_worker_against_postgres_servers(
         "SELECT alias, version FROM registered_model_aliases WHERE name = 'recloop-recommender'",
     )
     assert stored == [("champion", 1)]
-    # The registry lock is a global concurrency limit on the Prefect server, released.
-    limit = prefect_api.get("v2/concurrency_limits/recloop-registry").raise_for_status().json()
-    assert limit["limit"] == 1 and limit["active_slots"] == 0
+    # The registry lock (an advisory lock in the event store) went with the run.
+    held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+    held += "(SELECT oid FROM pg_database WHERE datname = current_database())"
+    assert sql_rows(pg_url, held) == [(0,)]

@@ -7,12 +7,18 @@ import os
 import subprocess
 import sys
 
+from hypothesis import HealthCheck, given
+from hypothesis import settings as settings_profile
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from recloop import registry
 from recloop.cli.main import app
 
 from .test_registry import mark_passed, register
+
+# One model name per test, not per example: every example sees the same (empty) registry.
+FIXTURE_CHECKS = [HealthCheck.function_scoped_fixture]
 
 
 def run_json(*args: str) -> dict:
@@ -61,4 +67,26 @@ def test_unknown_version_is_one_line_exit_2(settings):
     result = CliRunner().invoke(app, ["rollback"])
     assert result.exit_code == 2
     assert "nothing to roll back to" in result.output
+    assert registry.get_champion(settings) is None
+
+
+@settings_profile(max_examples=30, deadline=None, suppress_health_check=FIXTURE_CHECKS)
+@given(version=st.text(max_size=12))
+def test_any_version_argument_of_an_empty_registry_is_one_line_exit_2(settings, version):
+    """Whatever the operator types (digits of any script, NUL, nothing): a refusal."""
+    result = CliRunner().invoke(app, ["promote", version, "--json"])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert registry.get_champion(settings) is None
+
+
+def test_an_unreachable_store_refuses_with_one_line(settings, tmp_path, monkeypatch):
+    v1 = register(settings, tmp_path, 1).version
+    mark_passed(settings, v1)
+    monkeypatch.setenv("RECLOOP_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:9/none")
+    result = CliRunner().invoke(app, ["promote", v1, "--json"])
+    assert result.exit_code == 2, result.output
+    assert "store is unreachable" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     assert registry.get_champion(settings) is None

@@ -79,3 +79,62 @@ def test_train_with_empty_store_fails_cleanly(workspace):
     assert result.exit_code == 2
     assert "no events" in result.output
     assert "Traceback" not in result.output
+
+
+def test_recommend_and_evaluate_resolve_uris_in_the_workspace_and_leave_no_download(
+    workspace, ml_slice, trained_model_dir, tmp_path, monkeypatch
+):
+    """`--model models:/name/N` and `@champion` are looked up in the workspace registry from
+    a process where MLflow points nowhere yet: no ./mlflow.db in the current directory, and
+    no recloop-model-* download left in the temporary directory."""
+    import tempfile
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    from recloop.data.ingest import ingest_frame
+    from recloop.serving.packaging import log_recommender
+    from recloop.settings import Settings
+    from recloop.tracking import configure_mlflow
+
+    monkeypatch.setenv("RECLOOP_INGEST__DATA_DOCS", "false")
+    settings = Settings()
+    events, items = ml_slice
+    events = events[events["user_id"] <= 40]
+    ingest_frame(settings, items, kind="items")
+    ingest_frame(settings, events, kind="events")
+    name = settings.registry.model_name
+    configure_mlflow(settings)
+    with mlflow.start_run():
+        _, version = log_recommender(trained_model_dir, registered_model_name=name)
+    MlflowClient().set_registered_model_alias(name, settings.registry.champion_alias, version)
+
+    cwd, downloads = tmp_path / "cwd", tmp_path / "tmp"
+    cwd.mkdir()
+    downloads.mkdir()
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("TMPDIR", str(downloads))
+    monkeypatch.setattr(tempfile, "tempdir", str(downloads))
+
+    def fresh_mlflow() -> None:
+        """MLflow as a new process finds it: no tracking or registry URI chosen."""
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+        monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+
+    user = int(events["user_id"].iloc[0])
+    for model in (f"models:/{name}/{version}", f"models:/{name}@champion"):
+        fresh_mlflow()
+        recs = _run(["recommend", str(user), "-k", "5", "--model", model, "--json"])
+        assert recs["model_uri"] == model and len(recs["recommendations"]) == 5
+    fresh_mlflow()
+    run = _run(["evaluate", "--model", f"models:/{name}/{version}", "--no-log", "--json"])
+    assert run["metrics"]
+    assert not (cwd / "mlflow.db").exists() and not (cwd / "mlruns").exists()
+    assert not list(downloads.glob("recloop-model-*"))
+
+    from recloop.cli.main import app
+
+    too_long = CliRunner().invoke(app, ["recommend", str(user), "-k", "101"])
+    assert too_long.exit_code == 2 and "serving.max_k" in too_long.output

@@ -148,3 +148,26 @@ def test_mmr_with_lambda_one_is_the_relevance_order():
     assert mmr_rerank(relevance, sims, 5, 1.0) == np.argsort(-relevance)[:5].tolist()
     picked = mmr_rerank(relevance, sims, 5, 0.5)
     assert picked[0] == int(np.argmax(relevance)) and len(set(picked)) == 5
+
+
+def test_mmr_pool_is_bounded_and_a_longer_list_continues_by_relevance(recommender, histories):
+    """MMR re-ranks at most max_mmr_pool candidates (its similarity matrix is pool x pool);
+    a list longer than the pool continues with the next items in relevance order."""
+    import copy
+
+    from recloop.serving.recommender import DEFAULT_MAX_MMR_POOL
+    from recloop.settings import ServingSettings
+
+    assert recommender.max_mmr_pool == DEFAULT_MAX_MMR_POOL == ServingSettings().max_mmr_pool
+    bounded = copy.copy(recommender)
+    bounded.max_mmr_pool = 15
+    history = histories[2]
+    recs = bounded.recommend(history, k=40, diversity_lambda=0.3)
+    ids = [r["item_id"] for r in recs]
+    assert len(ids) == 40 and len(set(ids)) == 40 and not set(ids) & set(history)
+    relevance = [r["item_id"] for r in recommender.recommend(history, k=40)]
+    assert set(ids[:15]) == set(relevance[:15])  # MMR reorders exactly the 15-item pool
+    assert ids[:15] != relevance[:15]
+    assert ids[15:] == relevance[15:]  # then relevance order
+    unbounded = recommender.recommend(history, k=40, diversity_lambda=0.3)
+    assert {r["item_id"] for r in unbounded} != set(ids)  # the bound changed the pool

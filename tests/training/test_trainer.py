@@ -39,7 +39,7 @@ def test_training_lowers_validation_loss_and_beats_random(
     class RandomScorer:
         item_ids = rec.item_ids
 
-        def score(self, histories):
+        def score(self, histories, *, scenarios=None, times=None):
             return np.random.default_rng(0).random((len(histories), len(self.item_ids)))
 
     random = evaluate_scorer(RandomScorer(), cases, k=10).metrics
@@ -72,6 +72,10 @@ def test_resume_after_kill_gives_the_uninterrupted_result(
             settings, events, items, out_dir=tmp_path / "resumed", on_epoch_end=kill_after_first
         )
     assert (tmp_path / "resumed" / "checkpoint.pt").exists()
+    import torch
+
+    saved = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)
+    assert (saved["epoch"], saved["attempt"]) == (1, 1) and saved["train_seconds"] > 0
     epochs_after_restart = []
     resumed = train_recommender(
         settings,
@@ -88,6 +92,10 @@ def test_resume_after_kill_gives_the_uninterrupted_result(
         np.testing.assert_allclose(a[key], b[key], rtol=0, atol=1e-6, err_msg=key)
     assert resumed.metrics == pytest.approx(straight.metrics)
     assert not (tmp_path / "resumed" / "checkpoint.pt").exists()
+    # the resume says so, and its time includes the first attempt's
+    assert (straight.attempts, straight.resumed_from_epoch) == (1, 0)
+    assert (resumed.attempts, resumed.resumed_from_epoch) == (2, 1)
+    assert resumed.train_seconds > saved["train_seconds"]
 
 
 def test_incremental_training_grows_the_catalog(

@@ -7,18 +7,17 @@ Examples::
     recloop promote 7 --force --reason "hotfix"    # recorded as forced
     recloop rollback --reason "bad CTR"            # champion back to previous
 
-Promotion and rollback take the registry lock (a Prefect global concurrency limit) when a
-Prefect API is configured (``PREFECT_API_URL``), so they never interleave with a running
-continual flow. Without one there is no flow server to race with, and starting Prefect's
-ephemeral API would cost ~10 s per command, so they run unlocked.
+Promotion and rollback hold the registry lock in the event store (``recloop.registry_lock``),
+shared with the continual flow and every other recloop process on the same store, with or
+without a Prefect server. A lock not had within ``registry.lock_timeout_seconds`` exits 2
+with one line and changes nothing; so does a target version that does not load and answer a
+request (``recloop.load_check``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -58,9 +57,7 @@ def promote(
     """Make VERSION the champion (the old champion becomes 'previous')."""
     from recloop import registry
 
-    settings = load_settings()
-    with _registry_lock(settings):
-        entry = registry.promote(settings, version, force=force, reason=reason)
+    entry = registry.promote(load_settings(), version, force=force, reason=reason)
     _report_move(asdict(entry), as_json, f"version {entry.version} is now champion")
 
 
@@ -72,9 +69,7 @@ def rollback(
     """Point 'champion' back at 'previous'; repeat to go further back."""
     from recloop import registry
 
-    settings = load_settings()
-    with _registry_lock(settings):
-        entry = registry.rollback(settings, reason=reason)
+    entry = registry.rollback(load_settings(), reason=reason)
     _report_move(asdict(entry), as_json, f"rolled back: version {entry.version} is champion")
 
 
@@ -127,14 +122,6 @@ def _model_age(champion, now: int) -> dict[str, int | None] | None:
         "seconds_since_promoted": now - int(promoted_at) if promoted_at else None,
         "seconds_since_data_end": now - champion.window_end if champion.window_end else None,
     }
-
-
-def _registry_lock(settings: Settings) -> AbstractContextManager[None]:
-    if not os.environ.get("PREFECT_API_URL"):
-        return nullcontext()
-    from recloop.orchestration import registry_lock
-
-    return registry_lock(settings)
 
 
 def _report_move(entry: dict[str, Any], as_json: bool, message: str) -> None:

@@ -7,6 +7,11 @@ registers a version; with ``--json`` the last stdout line holds ``run_id``, ``mo
 
 ``recloop recommend USER_ID [-k 10] [--diversity LAMBDA] [--json]`` recommends for a
 stored user with the champion (or the latest version before any promotion).
+
+``recloop serve [--model URI] [--host 127.0.0.1] [--port 5001]`` answers
+``POST /invocations`` like ``mlflow models serve`` (same scoring server and request format),
+with the body size limit, the required Content-Type and the short error bodies of
+``recloop.serving.http_guard``.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ def register(app: typer.Typer) -> None:
     """Attach this stage's commands to the root app."""
     app.command("train")(train)
     app.command("recommend")(recommend)
+    app.command("serve")(serve)
 
 
 @handle_errors
@@ -86,18 +92,20 @@ def recommend(
     """Recommend items for a stored user, each with the history item that explains it."""
     from recloop.columns import USER_COL
     from recloop.data.store import load_events
-    from recloop.errors import NotFoundError
+    from recloop.errors import NotFoundError, UnusableInputError
     from recloop.serving import load_recommender
     from recloop.training.pipeline import latest_model
     from recloop.training.sequences import time_ordered
 
     settings = load_settings()
+    if not 1 <= k <= settings.serving.max_k:
+        raise UnusableInputError(f"-k must be from 1 to {settings.serving.max_k} (serving.max_k)")
     if model is None:
         found = latest_model(settings)
         if found is None:
             raise NotFoundError("no registered model; run `recloop train` first")
         model = found[0]
-    recommender = load_recommender(model)
+    recommender = load_recommender(model, settings)
     events = load_events(settings)
     history = time_ordered(events[events[USER_COL] == user_id])["item_id"].tolist()
     if not history:
@@ -129,6 +137,40 @@ def recommend(
                 "recommendations": recs,
             }
         )
+
+
+@handle_errors
+def serve(
+    model: str | None = typer.Option(
+        None, "--model", help="Model URI or pyfunc folder (default: champion, else latest)."
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(5001, "--port", help="Port to listen on."),
+) -> None:
+    """Serve a model over HTTP (/invocations, /ping) with the serving limits enforced."""
+    import uvicorn
+
+    from recloop.errors import NotFoundError
+    from recloop.serving.http_guard import guarded_scoring_app
+    from recloop.serving.loading import local_pyfunc
+    from recloop.training.pipeline import latest_model
+
+    settings = load_settings()
+    if model is None:
+        found = latest_model(settings)
+        if found is None:
+            raise NotFoundError("no registered model; run `recloop train` first")
+        model = found[0]
+    with local_pyfunc(model, settings) as pyfunc:
+        limits = pyfunc.unwrap_python_model().limits
+        app = guarded_scoring_app(pyfunc, limits.max_body_bytes)
+        err_console.print(
+            f"serving {model} on http://{host}:{port}/invocations (k <= {limits.max_k}, "
+            f"rows <= {limits.max_rows}, history <= {limits.max_history_length} ids, "
+            f"body <= {limits.max_body_bytes} bytes)",
+            highlight=False,
+        )
+        uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 def _unix_seconds(value: str) -> float:

@@ -1,9 +1,10 @@
 """The data stage: canonical tables, readers, the event store, ingest, replay.
 
-Modules: ``readers`` (files -> canonical frames; ``csv_records`` for CSV), ``schema`` +
-``migrations`` (tables, Alembic), ``store`` (open/migrate, bulk writes, ``load_events``/
-``load_items``/``load_users``), ``ingest`` (``ingest_path``/``ingest_frame``),
-``quarantine``, ``datasets`` (named datasets, ``recloop data fetch``), ``replay``.
+Modules: ``readers`` (files -> canonical frames; ``csv_records`` for CSV), ``kinds``
+(which kind a batch's columns fit), ``schema`` + ``migrations`` (tables, Alembic), ``store``
+(open/migrate, bulk writes, ``load_events``/``load_items``/``load_users``), ``ingest``
+(``ingest_path``/``ingest_frame``), ``batch_log`` (the ingest log), ``quarantine``,
+``datasets`` (named datasets, ``recloop data fetch``), ``replay``.
 
 Data rules (enforced by the suites in ``recloop/validation/suites``):
 
@@ -30,4 +31,13 @@ Data rules (enforced by the suites in ``recloop/validation/suites``):
   ``conflicts_with_stored`` against the store).
 - Header-only, empty, unreadable files and files missing a required column (a wrong
   delimiter shows up as one) are unusable input (exit 2); nothing is written for them.
+- Kinds: a batch's columns decide whether it holds events, items or users (``kinds``: the
+  kind's required columns present, none that another kind requires). A ``--kind`` the
+  columns do not fit is unusable input (exit 2), and a file name never decides.
+- Catalogues: an items or users batch changes only the columns it carries; a new id gets
+  NULL in the others. ``first_seen`` and a year split off a title change only where the
+  batch has a value.
+- Ingest log: a batch is logged ``running`` when it starts; a process that dies leaves it
+  ``interrupted`` (found by the next ingest or ``recloop batches``) and nothing stored, so
+  the same file can simply be ingested again (``batch_log``).
 """

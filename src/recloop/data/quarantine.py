@@ -22,10 +22,13 @@ import csv
 import datetime as dt
 import json
 import math
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import pandas as pd
@@ -34,7 +37,7 @@ import sqlalchemy as sa
 from recloop.data import schema
 from recloop.data.readers import RawBatch
 from recloop.data.store import open_store
-from recloop.errors import NotFoundError
+from recloop.errors import NotFoundError, UnusableInputError
 from recloop.settings import Settings
 
 
@@ -188,10 +191,18 @@ def show_quarantine(
 
 def export_quarantine(settings: Settings, out: str | Path, batch: str | None = None) -> int:
     """Write quarantined rows to CSV: batch_id, kind, row_number, reasons, raw JSON and the
-    row's exact source bytes in base64 (``record_base64``, empty for Parquet sources)."""
+    row's exact source bytes in base64 (``record_base64``, empty for Parquet sources).
+
+    A file is written whole or not at all (see :func:`_export_file`); an ``OSError``
+    (disk full, no permission) names ``out``, so the operator sees which path failed.
+
+    Raises:
+        UnusableInputError: ``out`` is a directory.
+    """
     table = schema.quarantine
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        raise UnusableInputError(f"{out} is a directory; give a file name for the CSV export")
     query = sa.select(
         table.c.batch_id,
         table.c.kind,
@@ -201,12 +212,42 @@ def export_quarantine(settings: Settings, out: str | Path, batch: str | None = N
         table.c.record_base64,
     ).order_by(table.c.batch_id, table.c.row_number)
     count = 0
-    with open_store(settings).connect() as connection, out.open("w", newline="") as handle:
+    with open_store(settings).connect() as connection:
         if batch:
             query = query.where(table.c.batch_id == resolve_batch(connection, batch))
-        writer = csv.writer(handle)
-        writer.writerow(["batch_id", "kind", "row_number", "reasons", "raw", "record_base64"])
-        for row in connection.execution_options(yield_per=10_000).execute(query):
-            writer.writerow(list(row))
-            count += 1
+        try:
+            with _export_file(out) as handle:
+                writer = csv.writer(handle)
+                writer.writerow(
+                    ["batch_id", "kind", "row_number", "reasons", "raw", "record_base64"]
+                )
+                for row in connection.execution_options(yield_per=10_000).execute(query):
+                    writer.writerow(list(row))
+                    count += 1
+        except OSError as exc:
+            if exc.filename is not None:
+                raise
+            raise OSError(exc.errno, exc.strerror, str(out)) from None  # a write: name it
     return count
+
+
+@contextmanager
+def _export_file(out: Path) -> Iterator[TextIO]:
+    """A handle whose content replaces ``out`` only once all of it is written.
+
+    A regular file goes through a temporary sibling and an atomic rename, so a failed
+    export (disk full) leaves no half-written CSV that looks complete, and an earlier
+    export at ``out`` stays intact. Devices and pipes (``/dev/stdout``) are written directly.
+    """
+    if out.exists() and not out.is_file():
+        with out.open("w", newline="") as handle:
+            yield handle
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
+    try:
+        with partial.open("w", newline="") as handle:
+            yield handle
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)

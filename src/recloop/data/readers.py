@@ -43,19 +43,9 @@ from recloop.data.csv_records import (
     read_csv_records,
 )
 from recloop.data.grouplens import GROUPLENS_READERS, split_title_year
+from recloop.data.kinds import KINDS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, resolve_kind
 from recloop.errors import UnusableInputError
 
-KINDS = ("events", "items", "users")
-REQUIRED_COLUMNS = {
-    "events": [USER_COL, ITEM_COL, TIMESTAMP_COL],
-    "items": [ITEM_COL],
-    "users": [USER_COL],
-}
-OPTIONAL_COLUMNS = {
-    "events": [EVENT_TYPE_COL, VALUE_COL, SCENARIO_COL, SESSION_COL],
-    "items": ["title", "year", "genres", FIRST_SEEN_COL],
-    "users": ["age", "gender", "occupation", "zip_code"],
-}
 # Source column names (lower-cased) that mean a canonical column.
 COLUMN_ALIASES = {
     "userid": USER_COL,
@@ -105,6 +95,10 @@ class RawBatch:
     ignored_columns: list[str] = field(default_factory=list)
     # True when the file was not valid UTF-8: bad bytes are kept as "\\xff" escapes.
     invalid_utf8: bool = False
+    kind: str = "events"  # the kind its columns fit (``kinds.resolve_kind``)
+    # Columns the reader computed from others (items' year from "Title (1995)"): they say
+    # something only where a value was found, so a null there is no statement.
+    derived_columns: list[str] = field(default_factory=list)
     # 1-based data row of the source (header and empty lines excluded); default 1..n.
     row_numbers: np.ndarray | None = None
     # Exact bytes of each row (text sources); None when the source has no row bytes
@@ -134,7 +128,11 @@ class RawBatch:
 
 
 def infer_kind(path: str | Path) -> str:
-    """Guess events/items/users from a file name (``u.item``, ``movies.dat``, ``users.csv``)."""
+    """Guess events/items/users from a file name (``u.item``, ``movies.dat``, ``users.csv``).
+
+    Only a hint for ordering files (catalogues before events); which table a batch goes
+    to is decided by its columns (``read_batch``, ``kinds.resolve_kind``).
+    """
     name = Path(path).name.lower()
     if name in {"u.item", "movies.dat", "movies.csv"} or name.startswith("items"):
         return "items"
@@ -143,7 +141,7 @@ def infer_kind(path: str | Path) -> str:
     return "events"
 
 
-def read_batch(path: str | Path, kind: str = "events") -> RawBatch:
+def read_batch(path: str | Path, kind: str | None = None) -> RawBatch:
     """Read one batch file for ingest, keeping raw values and each row's bytes.
 
     Args:
@@ -151,18 +149,18 @@ def read_batch(path: str | Path, kind: str = "events") -> RawBatch:
             records and quotes are read), a Parquet file, or a GroupLens original
             (``u.data``, ``u.item``, ``u.user``, ``ratings.dat``, ``movies.dat``,
             ``users.dat``, ml-latest ``ratings.csv``/``movies.csv``).
-        kind: ``events``, ``items`` or ``users``.
+        kind: ``events``, ``items`` or ``users``, or None: the kind the columns fit.
 
     Returns:
-        RawBatch: one frame row per received row.
+        RawBatch: one frame row per received row, and the batch's ``kind``.
 
     Raises:
         UnusableInputError: missing, unreadable, empty or not a regular file; no data
             rows; unreadable format; missing required columns (for example a wrong
-            delimiter).
+            delimiter), columns that do not fit ``kind`` (see ``recloop.data.kinds``).
     """
     path = Path(path)
-    if kind not in KINDS:
+    if kind is not None and kind not in KINDS:
         raise UnusableInputError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
     _check_regular_file(path)
     try:
@@ -186,21 +184,22 @@ def read_batch(path: str | Path, kind: str = "events") -> RawBatch:
             problems=csv_file.problems,
             has_nul=csv_file.has_nul,
         )
-    raw.frame, raw.ignored_columns = canonical_names(raw.frame, kind, path)
+    raw.frame, raw.kind, raw.ignored_columns = canonical_names(raw.frame, kind, path)
     if len(raw.frame) == 0:
         raise UnusableInputError(f"{path}: the file has a header but no data rows")
-    if kind == "items" and "year" not in raw.frame.columns and "title" in raw.frame.columns:
-        raw.frame = split_title_year(raw.frame)
+    if raw.kind == "items" and "year" not in raw.frame.columns and "title" in raw.frame.columns:
+        raw.frame, raw.derived_columns = split_title_year(raw.frame), ["year"]
     return raw
 
 
-def batch_from_frame(frame: pd.DataFrame, kind: str, source: str) -> RawBatch:
+def batch_from_frame(frame: pd.DataFrame, kind: str | None, source: str) -> RawBatch:
     """A DataFrame (canonical or aliased column names) as a batch, like a Parquet file."""
-    canonical, ignored = canonical_names(frame.reset_index(drop=True), kind, Path(source))
+    canonical, kind, ignored = canonical_names(frame.reset_index(drop=True), kind, Path(source))
     return RawBatch(
         frame=canonical,
         source_format="dataframe",
         ignored_columns=ignored,
+        kind=kind,
         has_nul=_frame_has_nul(canonical),
     )
 
@@ -260,26 +259,27 @@ def _canonical(name: str) -> str:
     return COLUMN_ALIASES.get(key, key)
 
 
-def canonical_names(frame: pd.DataFrame, kind: str, path: Path) -> tuple[pd.DataFrame, list]:
-    """Rename source columns to canonical names; known ones first, then the others.
+def canonical_names(
+    frame: pd.DataFrame, kind: str | None, path: Path
+) -> tuple[pd.DataFrame, str, list]:
+    """Rename source columns to canonical names, settle the kind, known columns first.
 
     Columns recloop does not know stay in the frame (quarantine keeps whole rows) and
     are reported as ignored; validation reads only the known ones.
+
+    Returns:
+        (frame with the kind's columns first, then the ignored ones; the kind the columns
+        fit, which must be ``kind`` when one was given; the ignored column names).
     """
     renames = {c: _canonical(str(c)) for c in frame.columns}
     frame = frame.rename(columns=renames)
     if frame.columns.duplicated().any():
         dupes = sorted(map(str, set(frame.columns[frame.columns.duplicated()])))
         raise UnusableInputError(f"{path}: duplicate columns {', '.join(dupes)}")
-    missing = [c for c in REQUIRED_COLUMNS[kind] if c not in frame.columns]
-    if missing:
-        found = ", ".join(map(str, frame.columns[:8])) or "none"
-        raise UnusableInputError(
-            f"{path}: missing required {kind} column(s) {', '.join(missing)} (found: {found})"
-        )
+    kind = resolve_kind(list(frame.columns), kind, path)
     known = [*REQUIRED_COLUMNS[kind], *OPTIONAL_COLUMNS[kind]]
     ignored = [str(c) for c in frame.columns if c not in known]
-    return frame[[c for c in known if c in frame.columns] + ignored], ignored
+    return frame[[c for c in known if c in frame.columns] + ignored], kind, ignored
 
 
 # ---- whole datasets ------------------------------------------------------------------

@@ -46,11 +46,17 @@ def replay_dataset(
         settings: resolves named datasets (``settings.datasets_dir``).
         dataset: dataset name or directory.
         every: period such as ``7d``.
-        out: output directory (created).
+        out: output directory (created); files of an earlier replay in it are replaced.
+
+    Raises:
+        UnusableInputError: a bad period, or ``out`` is an existing file (checked before
+            the dataset is read, so the mistake costs nothing).
     """
     period = parse_period(every)
-    data = load_dataset(settings, dataset)
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UnusableInputError(f"--out {out} is a file; give a directory for the batch files")
+    data = load_dataset(settings, dataset)
     out.mkdir(parents=True, exist_ok=True)
     events = data.events.sort_values(TIMESTAMP_COL, kind="stable")[EVENT_COLUMNS]
     origin = int(events[TIMESTAMP_COL].min()) // DAY * DAY

@@ -15,20 +15,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from recloop.columns import TIMESTAMP_COL
 from recloop.drift.features import (
     FEATURE_KINDS,
     FeatureOptions,
-    Scorer,
     WindowFeatures,
     item_first_seen,
     window_features,
 )
 from recloop.drift.policy import DriftPolicy, load_policy
 from recloop.errors import UnusableInputError
+from recloop.scorer import Scorer
 from recloop.settings import Settings
 
 Window = tuple[int, int]
@@ -370,10 +369,3 @@ def _load_scorer(champion: Any) -> Scorer:
     from recloop.serving import load_recommender
 
     return load_recommender(champion.model_uri)
-
-
-def finite_or_none(value: float | None) -> float | None:
-    """JSON-safe float."""
-    if value is None or not np.isfinite(value):
-        return None
-    return float(value)

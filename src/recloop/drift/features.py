@@ -21,7 +21,7 @@ every per-window statistic is computed per chunk; so a week is always compared w
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,7 @@ from recloop.columns import (
     USER_COL,
     VALUE_COL,
 )
+from recloop.scorer import Scorer
 
 ColumnKind = Literal["numerical", "categorical"]
 CHUNK_COL = "_chunk"
@@ -75,14 +76,6 @@ FEATURE_KINDS: dict[str, dict[str, ColumnKind]] = {
         "next_rank_pct": "numerical",
     },
 }
-
-
-class Scorer(Protocol):
-    """Anything that scores the catalog for histories (a ``Recommender``, a baseline)."""
-
-    item_ids: np.ndarray
-
-    def score(self, histories: list[list[int]]) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -359,9 +352,7 @@ def _score_cases(
 ) -> pd.DataFrame:
     """Score one batch of cases (each at its event's time) and rank each target among
     unseen items."""
-    from recloop.evaluation.harness import call_score
-
-    scores = np.array(call_score(scorer, histories, times=times), dtype="float64", copy=True)
+    scores = np.array(scorer.score(histories, times=times), dtype="float64", copy=True)
     lengths = np.fromiter((len(h) for h in histories), dtype=int, count=len(histories))
     flat = position.reindex(
         np.concatenate([np.asarray(h, dtype="int64") for h in histories])

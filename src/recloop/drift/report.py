@@ -8,7 +8,6 @@ to the Prefect artifact and the alert).
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from datetime import UTC, datetime
@@ -129,28 +128,36 @@ class _Noop:
 
 
 def _index_html(result: Any, tables: list[str]) -> str:
-    """A small self-contained page: recloop's verdict, the statistics, links to Evidently."""
-    rows = "".join(
-        f"<tr class='{'drift' if s.drifted else ''}'><td>{html.escape(s.feature)}</td>"
-        f"<td>{s.method}</td>"
-        f"<td>{'' if s.score is None else f'{s.score:.4f}'}</td><td>{s.threshold:g}</td>"
-        f"<td>{'yes' if s.drifted else 'no'}</td><td>{'yes' if s.alarm else 'no'}</td>"
-        f"<td>{html.escape(s.reference_summary)}</td><td>{html.escape(s.current_summary)}</td>"
-        f"<td>{html.escape(s.skipped or '')}</td></tr>"
+    """A small self-contained page: recloop's verdict, the statistics, links to Evidently
+    (``templates/drift_report.html.j2``; feature names and summaries come from the data,
+    so the template escapes them)."""
+    from recloop.pages import render
+
+    rows = [
+        {
+            "drifted": s.drifted,
+            "cells": [
+                s.feature,
+                s.method,
+                "" if s.score is None else f"{s.score:.4f}",
+                f"{s.threshold:g}",
+                "yes" if s.drifted else "no",
+                "yes" if s.alarm else "no",
+                s.reference_summary,
+                s.current_summary,
+                s.skipped or "",
+            ],
+        }
         for s in result.feature_stats
-    )
-    links = " · ".join(f"<a href='{t}.html'>{t}</a>" for t in tables)
-    verdict = "DRIFT DETECTED" if result.drift_detected else "no drift"
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>recloop drift report</title>"
-        "<style>body{font-family:sans-serif}td,th{padding:2px 8px}tr.drift{background:#fdd}</style>"
-        f"</head><body><h1>recloop drift check: {verdict}</h1>"
-        f"<p>reference {_window(result.reference_window)}, "
-        f"current {_window(result.current_window)}; "
-        f"share of alarm features drifted {result.share_drifted:.1%}</p>"
-        f"<p>Evidently reports: {links}</p><table><tr><th>feature</th><th>method</th><th>score</th>"
-        "<th>threshold</th><th>drifted</th><th>alarm</th><th>reference</th><th>current</th>"
-        f"<th>not tested</th></tr>{rows}</table></body></html>"
+    ]
+    return render(
+        "drift_report.html.j2",
+        verdict="DRIFT DETECTED" if result.drift_detected else "no drift",
+        reference_window=_window(result.reference_window),
+        current_window=_window(result.current_window),
+        share_drifted=f"{result.share_drifted:.1%}",
+        tables=tables,
+        rows=rows,
     )
 
 

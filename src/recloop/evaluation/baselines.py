@@ -1,10 +1,10 @@
 """Baselines that run through the same harness as the real model.
 
-Each one is a ``Scorer`` (``item_ids`` + ``score(histories)``), fitted on training events
-only: random, global popularity (RecBole's ``Pop``: training interaction counts), recent
-popularity (counts in the last window before the cut-off) and item-kNN on co-occurrence
-(RecBole's ``ItemKNN``: cosine similarity of item columns of the binary user-item matrix,
-each item keeping its ``neighbours`` most similar items).
+Each one is a ``recloop.scorer.Scorer`` (it ignores the request's scenario and time),
+fitted on training events only: random, global popularity (RecBole's ``Pop``: training
+interaction counts), recent popularity (counts in the last window before the cut-off) and
+item-kNN on co-occurrence (RecBole's ``ItemKNN``: cosine similarity of item columns of the
+binary user-item matrix, each item keeping its ``neighbours`` most similar items).
 """
 
 from __future__ import annotations
@@ -46,7 +46,13 @@ class RandomScorer(_CatalogScorer):
         super().__init__(item_ids)
         self._rng = np.random.default_rng(seed)
 
-    def score(self, histories: Sequence[Sequence[int]]) -> np.ndarray:
+    def score(
+        self,
+        histories: Sequence[Sequence[int]],
+        *,
+        scenarios: Sequence[str | None] | None = None,
+        times: Sequence[float] | np.ndarray | None = None,
+    ) -> np.ndarray:
         return self._rng.random((len(histories), len(self.item_ids)))
 
 
@@ -57,7 +63,13 @@ class PopularityScorer(_CatalogScorer):
         super().__init__(item_ids)
         self.counts = self._aligned_counts(train_events)
 
-    def score(self, histories: Sequence[Sequence[int]]) -> np.ndarray:
+    def score(
+        self,
+        histories: Sequence[Sequence[int]],
+        *,
+        scenarios: Sequence[str | None] | None = None,
+        times: Sequence[float] | np.ndarray | None = None,
+    ) -> np.ndarray:
         return np.broadcast_to(self.counts, (len(histories), len(self.item_ids)))
 
 
@@ -127,7 +139,13 @@ class ItemKNNScorer(_CatalogScorer):
             shape=(n_items, n_items),
         )
 
-    def score(self, histories: Sequence[Sequence[int]]) -> np.ndarray:
+    def score(
+        self,
+        histories: Sequence[Sequence[int]],
+        *,
+        scenarios: Sequence[str | None] | None = None,
+        times: Sequence[float] | np.ndarray | None = None,
+    ) -> np.ndarray:
         from scipy import sparse
 
         columns = [np.unique(self.columns_of(h)) for h in histories]

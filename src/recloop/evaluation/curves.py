@@ -1,11 +1,11 @@
 """Curves over one evaluation: metrics versus K, and the relevance-diversity frontier.
 
 - ``metric_curve`` cuts one deep ranking at several K (no re-scoring).
-- ``mmr_frontier`` asks a model that re-ranks with MMR (``recommend(history, k,
-  diversity_lambda, exclude)``, as ``recloop.serving.Recommender``) for lists at several
-  lambdas and measures each: lambda = 1 is pure relevance, lower values trade relevance for
-  intra-list diversity. Plotting NDCG against ILD over lambda gives the frontier an operator
-  picks the serving lambda from.
+- ``mmr_frontier`` asks a model that re-ranks with MMR (a ``recloop.scorer.ListRecommender``,
+  as ``recloop.serving.Recommender``) for lists at several lambdas and measures each:
+  lambda = 1 is pure relevance, lower values trade relevance for intra-list diversity.
+  Plotting NDCG against ILD over lambda gives the frontier an operator picks the serving
+  lambda from.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ import pandas as pd
 
 from recloop.evaluation.harness import EvalResult, Popularity, evaluate_lists
 from recloop.evaluation.protocols import EvalCases
-
-CURVE_METRICS = ("recall", "ndcg", "mrr", "coverage", "ild", "novelty")
+from recloop.scorer import ListRecommender
 
 
 def metric_curve(result: EvalResult, ks: Sequence[int]) -> pd.DataFrame:
@@ -39,20 +38,12 @@ def metric_curve(result: EvalResult, ks: Sequence[int]) -> pd.DataFrame:
 
 
 def supports_mmr(model: object) -> bool:
-    """Whether ``model`` offers ``recommend(..., diversity_lambda=...)``."""
-    import inspect
-
-    recommend = getattr(model, "recommend", None)
-    if recommend is None:
-        return False
-    try:
-        return "diversity_lambda" in inspect.signature(recommend).parameters
-    except (TypeError, ValueError):
-        return False
+    """Whether ``model`` re-ranks lists with MMR (a ``recloop.scorer.ListRecommender``)."""
+    return isinstance(model, ListRecommender)
 
 
 def mmr_frontier(
-    model,
+    model: ListRecommender,
     cases: EvalCases,
     lambdas: Sequence[float],
     *,
@@ -67,10 +58,10 @@ def mmr_frontier(
     A ``recloop.serving.Recommender`` is scored once for all cases (batched) and its lists
     re-ranked with the same MMR step as ``Recommender.recommend`` (``_batched_mmr_lists``,
     checked against ``recommend`` in the tests); other models are asked case by case through
-    ``recommend(history, k=, diversity_lambda=, exclude=)``.
+    ``recommend(history, k=, diversity_lambda=, exclude=, at=)``.
 
     Args:
-        model: has ``item_ids`` and ``recommend(...)`` returning dicts with ``item_id``.
+        model: a ``recloop.scorer.ListRecommender``.
         cases: the evaluation cases (their excluded items are passed as ``exclude``).
         lambdas: MMR trade-offs to try (1 = relevance only).
         k: list length.
@@ -115,19 +106,15 @@ def _supports_batched_mmr(model) -> bool:
     )
 
 
-def _recommend_lists(model, cases: EvalCases, lam: float, k: int) -> np.ndarray:
-    from recloop.evaluation.harness import accepts_keyword
-
+def _recommend_lists(model: ListRecommender, cases: EvalCases, lam: float, k: int) -> np.ndarray:
     top = np.full((len(cases), k), -1, dtype=np.int64)
-    timed = cases.timestamps is not None and accepts_keyword(model.recommend, "at")
     for row, (history, exclude) in enumerate(zip(cases.histories, cases.exclude, strict=True)):
-        when = {"at": float(cases.timestamps[row])} if timed else {}
         listed = model.recommend(
             [int(i) for i in history],
             k=k,
             diversity_lambda=lam,
             exclude=[int(i) for i in exclude],
-            **when,
+            at=None if cases.timestamps is None else float(cases.timestamps[row]),
         )
         ids = [int(entry["item_id"]) for entry in listed][:k]
         top[row, : len(ids)] = ids

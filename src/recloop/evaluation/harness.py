@@ -10,11 +10,10 @@ lives in ``recloop.evaluation.tracking``.
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,33 +24,11 @@ from recloop.evaluation import diversity as div
 from recloop.evaluation.metrics import relevance_per_case
 from recloop.evaluation.popularity import Popularity
 from recloop.evaluation.protocols import EvalCases, activity_bucket
+from recloop.scorer import Scorer
 from recloop.settings import EvalSettings
 
 _DEFAULTS = EvalSettings()
 _MAX_CELLS = 32_000_000  # float64 scores held at once (256 MB): bounds memory per batch
-PER_CASE_DIVERSITY = (
-    "ild",
-    "ild_genre",
-    "novelty",
-    "avg_popularity",
-    "tail_share",
-    "category_entropy",
-)
-
-
-@runtime_checkable
-class Scorer(Protocol):
-    """What the harness needs from a model: catalog ids and full-catalog scores.
-
-    ``score`` returns ``(n_histories, len(item_ids))`` floats, column j scoring
-    ``item_ids[j]``, without masking seen items (the harness does that). A scorer whose
-    ``score`` also takes ``scenarios`` or ``times`` (Unix seconds of each case's held-out
-    event: when the request is made) gets them.
-    """
-
-    item_ids: np.ndarray
-
-    def score(self, histories: Sequence[Sequence[int]]) -> np.ndarray: ...
 
 
 @dataclass
@@ -285,37 +262,16 @@ def _excluded_cells(exclude: Sequence[np.ndarray], item_ids: np.ndarray, order: 
 
 def score_cases(scorer: Scorer, cases: EvalCases, start: int, stop: int) -> Any:
     """``scorer.score`` of cases ``start:stop`` with their scenarios and times (when each
-    held-out event happened: the moment of the request), where the scorer takes them."""
+    held-out event happened: the moment of the request)."""
 
     def part(values):
         return None if values is None else values[start:stop]
 
-    return call_score(
-        scorer,
+    return scorer.score(
         cases.histories[start:stop],
         scenarios=part(cases.scenarios),
         times=part(cases.timestamps),
     )
-
-
-def call_score(scorer: Scorer, histories: Sequence[Sequence[int]], **context: Any) -> Any:
-    """``scorer.score(histories, ...)`` with those of the ``context`` keywords (scenarios,
-    times) that are not None and that the scorer takes: baselines take none of them."""
-    accepted = {
-        name: value
-        for name, value in context.items()
-        if value is not None and accepts_keyword(scorer.score, name)
-    }
-    return scorer.score(histories, **accepted)
-
-
-def accepts_keyword(function: Callable, keyword: str) -> bool:
-    """Whether ``function`` (a scorer's ``score``, a model's ``recommend``) takes ``keyword``
-    (scenarios, times, at): baselines need none of them."""
-    try:
-        return keyword in inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def _build_catalog(scorer, items, item_embeddings, popularity, cases, tail_ratio) -> _Catalog:

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import numpy as np
 
-RELEVANCE_METRICS = ("recall", "precision", "hit", "ndcg", "mrr", "map")
-
 
 def hit_matrix(top_items: np.ndarray, targets: list[np.ndarray] | np.ndarray) -> np.ndarray:
     """Mark which ranked items are relevant.

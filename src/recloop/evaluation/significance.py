@@ -5,7 +5,9 @@ carry the comparison. The bootstrap resamples users with replacement (Efron & Ti
 *An Introduction to the Bootstrap*, 1993, ch. 16; Sakai, SIGIR 2006 for IR evaluation):
 the percentile interval of the resampled mean differences is the confidence interval, and
 the two-sided p-value is twice the smaller share of resampled means on either side of 0.
-Seeded (NumPy PCG64), so the same inputs give the same answer.
+The resampling is ``scipy.stats.bootstrap`` (percentile method); the replay's
+within-week stratified variant (``stratified_bootstrap``) is recloop's own, as scipy has no
+stratified resampling. Seeded (NumPy PCG64), so the same inputs give the same answer.
 """
 
 from __future__ import annotations
@@ -57,17 +59,27 @@ def paired_bootstrap(
     Raises:
         UnusableInputError: different lengths, no users, or missing values.
     """
+    from scipy.stats import bootstrap
+
     a, b = _paired_arrays(per_user_a, per_user_b)
     differences = a - b
     n = len(differences)
-    rng = np.random.default_rng(seed)
-    means = np.empty(samples)
-    rows_per_chunk = max(1, _CHUNK_CELLS // n)
-    for start in range(0, samples, rows_per_chunk):
-        stop = min(samples, start + rows_per_chunk)
-        picks = rng.integers(0, n, size=(stop - start, n))
-        means[start:stop] = differences[picks].mean(axis=1)
-    low, high = interval(means, confidence)
+    if n == 1:  # every resample is the one user (scipy needs two observations)
+        means = np.full(samples, differences[0])
+        low = high = float(differences[0])
+    else:
+        result = bootstrap(
+            (differences,),
+            np.mean,
+            n_resamples=samples,
+            batch=max(1, _CHUNK_CELLS // n),  # bounds the resampled values held at once
+            vectorized=True,
+            confidence_level=confidence,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
+        means = result.bootstrap_distribution
+        low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
     return BootstrapResult(
         float(differences.mean()), low, high, two_sided_p(means), samples, confidence
     )

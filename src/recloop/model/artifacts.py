@@ -14,6 +14,8 @@ Layout (all loadable with no network and no workspace)::
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,12 +78,33 @@ def save_model_dir(
     return out_dir
 
 
+@contextmanager
+def reading(model_dir: Path, name: str) -> Iterator[None]:
+    """Report a file of the model directory that cannot be read as one operator line.
+
+    A model directory copied or downloaded halfway (a truncated ``model.safetensors``, an
+    ``.npy`` cut short, a missing file) is unusable input, not a bug: every reader in this
+    module goes through here, so ``recommend``, ``evaluate``, the gate and warm starts all
+    say ``model DIR is corrupt or unreadable: FILE: why`` (exit 2).
+    """
+    from safetensors import SafetensorError
+
+    try:
+        yield
+    except (OSError, EOFError, ValueError, SafetensorError) as exc:
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UnusableInputError(
+            f"model {model_dir} is corrupt or unreadable: {name}: {why}"
+        ) from None
+
+
 def read_config(model_dir: Path) -> dict[str, Any]:
     """The model directory's ``config.json``; a clear error when it is not a model dir."""
     path = Path(model_dir) / CONFIG_FILE
     if not path.exists():
         raise UnusableInputError(f"{model_dir} is not a recloop model directory (no {CONFIG_FILE})")
-    return json.loads(path.read_text())
+    with reading(model_dir, CONFIG_FILE):
+        return json.loads(path.read_text())
 
 
 def load_net(model_dir: Path) -> tuple[Any, dict[str, Any]]:
@@ -92,11 +115,20 @@ def load_net(model_dir: Path) -> tuple[Any, dict[str, Any]]:
 
     config = read_config(model_dir)
     net = RecommenderNet(NetConfig.from_dict(config["net"]))
-    net.load_state_dict(load_file(str(Path(model_dir) / WEIGHTS_FILE)))
+    with reading(model_dir, WEIGHTS_FILE):
+        state = load_file(str(Path(model_dir) / WEIGHTS_FILE))
+    net.load_state_dict(state)
     net.eval()
     return net, config
 
 
 def load_items(model_dir: Path) -> pd.DataFrame:
     """Catalog rows in model order."""
-    return pd.read_parquet(Path(model_dir) / ITEMS_FILE)
+    with reading(model_dir, ITEMS_FILE):
+        return pd.read_parquet(Path(model_dir) / ITEMS_FILE)
+
+
+def load_array(model_dir: Path, name: str) -> np.ndarray:
+    """One of the directory's ``.npy`` files (item vectors, text embeddings, popularity)."""
+    with reading(model_dir, name):
+        return np.load(Path(model_dir) / name)

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from recloop.model.artifacts import load_items
+
+if TYPE_CHECKING:
+    from recloop.settings import ServingSettings
 
 MODEL_NAME_IN_RUN = "model"
 
@@ -22,6 +26,7 @@ def pip_requirements() -> list[str]:
     """What the serving process needs (pinned to what trained the model)."""
     import mlflow
     import pandas
+    import pydantic_settings
     import safetensors
     import torch
 
@@ -32,6 +37,8 @@ def pip_requirements() -> list[str]:
         f"numpy=={np.__version__}",
         f"pandas=={pandas.__version__}",
         f"safetensors=={safetensors.__version__}",
+        # the serving limits are validated by recloop.settings.ServingSettings
+        f"pydantic-settings=={pydantic_settings.__version__}",
         "pyarrow",
     ]
 
@@ -70,13 +77,18 @@ def signature():
 
 
 def log_recommender(
-    model_dir: str | Path, *, registered_model_name: str | None
+    model_dir: str | Path,
+    *,
+    registered_model_name: str | None,
+    serving: ServingSettings | None = None,
 ) -> tuple[str, str | None]:
     """Log ``model_dir`` as a pyfunc in the active MLflow run, optionally registering it.
 
     Args:
         model_dir: a model directory written by training.
         registered_model_name: registry name, or None to log only.
+        serving: request limits written into the model config, so that a model server
+            without a recloop workspace enforces them (default: ``ServingSettings()``).
 
     Returns:
         tuple: (model URI: ``models:/<name>/<version>`` when registered, else the logged
@@ -88,13 +100,16 @@ def log_recommender(
 
     import recloop
     from recloop.serving import pyfunc_model
+    from recloop.settings import ServingSettings
 
+    serving = serving or ServingSettings()
     model_dir = Path(model_dir)
     example_ids = load_items(model_dir)["item_id"].head(3).astype("int64").tolist()
     info = mlflow.pyfunc.log_model(
         name=MODEL_NAME_IN_RUN,
         python_model=pyfunc_model.__file__,
         artifacts={pyfunc_model.MODEL_DIR_ARTIFACT: str(model_dir)},
+        model_config=serving.model_dump(),
         code_paths=[str(Path(recloop.__file__).parent)],
         signature=signature(),
         input_example=(

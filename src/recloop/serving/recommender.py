@@ -19,6 +19,10 @@ from recloop.model import artifacts
 from recloop.model.new_items import NewItemBoost, item_birth_days, new_arrivals, to_days
 from recloop.serving.mmr import mmr_rerank
 
+# Most candidates MMR re-ranks unless the caller sets ``max_mmr_pool`` (the served model and
+# the CLI set it from ``settings.serving.max_mmr_pool``, whose default this is).
+DEFAULT_MAX_MMR_POOL = 1000
+
 
 def _unit(rows: np.ndarray) -> np.ndarray:
     return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
@@ -53,6 +57,7 @@ class Recommender:
         self._titles = [None if pd.isna(t) else str(t) for t in titles]
         self.max_len = int(config["net"]["max_len"])
         self.mmr_candidates = int(config.get("mmr_candidates", 100))
+        self.max_mmr_pool = DEFAULT_MAX_MMR_POOL
         self.cold_user_lambda = float(config.get("cold_user_lambda", 0.5))
         self.new_items = NewItemBoost.from_dict(config.get("new_items"))
         self._unseen = net.seen_mask[1:].numpy() <= 0
@@ -67,9 +72,9 @@ class Recommender:
             net,
             config,
             artifacts.load_items(model_dir),
-            np.load(model_dir / artifacts.ITEM_VECTORS_FILE),
-            np.load(model_dir / artifacts.TEXT_EMBEDDINGS_FILE),
-            np.load(model_dir / artifacts.POPULARITY_FILE),
+            artifacts.load_array(model_dir, artifacts.ITEM_VECTORS_FILE),
+            artifacts.load_array(model_dir, artifacts.TEXT_EMBEDDINGS_FILE),
+            artifacts.load_array(model_dir, artifacts.POPULARITY_FILE),
         )
 
     def split_known(self, history: Iterable[int]) -> tuple[list[int], list[int]]:
@@ -177,14 +182,18 @@ class Recommender:
         return [self._explain(c, float(scores[c]), known) for c in chosen], unknown
 
     def _select(self, scores: np.ndarray, k: int, lam: float) -> list[int]:
+        """Columns of the top ``k``: MMR over at most ``max_mmr_pool`` best candidates (its
+        similarity matrix is pool x pool), then the rest of a longer list by relevance."""
         finite = np.flatnonzero(np.isfinite(scores))
-        pool = min(len(finite), max(k, self.mmr_candidates if lam < 1.0 else k))
-        top = finite[np.argsort(-scores[finite], kind="stable")[:pool]]
+        ranked = finite[np.argsort(-scores[finite], kind="stable")]
         if lam >= 1.0:
-            return top[:k].tolist()
+            return ranked[:k].tolist()
+        top = ranked[: min(max(k, self.mmr_candidates), self.max_mmr_pool)]
         emb = self.item_text_embeddings[top]
-        picked = mmr_rerank(scores[top], emb @ emb.T, k, lam)
-        return top[picked].tolist()
+        picked = top[mmr_rerank(scores[top], emb @ emb.T, k, lam)].tolist()
+        if len(picked) < k:  # a list longer than the pool: relevance order after MMR's picks
+            picked += ranked[len(top) : len(top) + k - len(picked)].tolist()
+        return picked
 
     def _explain(self, column: int, score: float, history_columns: list[int]) -> dict[str, Any]:
         because = None

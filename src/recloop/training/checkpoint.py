@@ -1,7 +1,9 @@
 """Per-epoch training checkpoints, so a killed run resumes where it stopped.
 
 A checkpoint holds the model, optimiser and scheduler state, the epoch count, the early
-stopping state (best score, best weights, epochs without gain) and the metric history.
+stopping state (best score, best weights, epochs without gain), the metric history and the
+resume accounting: ``train_seconds`` (the time of every attempt up to this checkpoint) and
+``attempt`` (how many processes have trained it), so a resumed run reports its whole cost.
 Randomness is re-seeded from (seed, epoch) at every epoch start, so a resumed run draws
 the same batches and dropout masks as an uninterrupted one and ends with the same weights.
 The checkpoint records a fingerprint of the settings and data; a mismatch starts afresh

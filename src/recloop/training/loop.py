@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -64,8 +65,20 @@ def _optimizer(objective: NextItemObjective, run: TrainingRun) -> torch.optim.Op
     return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
 
 
-def run_training(run: TrainingRun, *, on_epoch_end=None, show_progress: bool = False) -> Outcome:
-    """Train until the epoch cap or early stopping; returns the best weights."""
+def run_training(
+    run: TrainingRun,
+    *,
+    on_epoch_end=None,
+    show_progress: bool = False,
+    started: float | None = None,
+) -> Outcome:
+    """Train until the epoch cap or early stopping; returns the best weights.
+
+    ``started`` (``time.perf_counter()`` when this attempt began, default now) dates each
+    checkpoint's ``train_seconds``: the time of every attempt so far, so a resumed run
+    reports the time of all its attempts, not only of the last.
+    """
+    started = time.perf_counter() if started is None else started
     cfg = run.settings.train
     accelerator = make_accelerator(cfg.device)
     objective = NextItemObjective(run.net, run.text_encoder, cfg.id_dropout)
@@ -103,6 +116,7 @@ def run_training(run: TrainingRun, *, on_epoch_end=None, show_progress: bool = F
             state["epoch"] = epoch + 1
             state["history"].append(metrics)
             if accelerator.is_main_process:
+                state["train_seconds"] = state["prior_seconds"] + time.perf_counter() - started
                 _checkpoint(run, state, accelerator.unwrap_model(objective), optimizer, scheduler)
             accelerator.wait_for_everyone()
             if bar is not None:
@@ -127,6 +141,9 @@ def run_training(run: TrainingRun, *, on_epoch_end=None, show_progress: bool = F
         state["epoch"],
         state["history"],
         unwrapped.text_encoder,
+        prior_seconds=state["prior_seconds"],
+        attempt=state["attempt"],
+        resumed_from_epoch=state["resumed_from_epoch"],
     )
 
 
@@ -201,6 +218,11 @@ def _resume_state(run: TrainingRun, objective, optimizer, scheduler) -> dict[str
         "stopped": False,
         "history": [],
         "best_encoder": None,
+        # resume accounting: this process's attempt, and what the earlier ones did
+        "attempt": 1,
+        "resumed_from_epoch": 0,
+        "prior_seconds": 0.0,
+        "train_seconds": 0.0,
     }
     saved = load_checkpoint(run.out_dir, run.fingerprint)
     if saved is None:
@@ -208,8 +230,18 @@ def _resume_state(run: TrainingRun, objective, optimizer, scheduler) -> dict[str
     objective.load_state_dict(saved.pop("model"))
     optimizer.load_state_dict(saved.pop("optimizer"))
     scheduler.load_state_dict(saved.pop("scheduler"))
-    log.info("resuming from %s at epoch %d", run.out_dir, saved["epoch"])
-    return {**fresh, **{k: v for k, v in saved.items() if k in fresh}}
+    state = {**fresh, **{k: v for k, v in saved.items() if k in fresh}}
+    state["attempt"] = int(saved.get("attempt", 1)) + 1
+    state["resumed_from_epoch"] = int(saved["epoch"])
+    state["prior_seconds"] = float(saved.get("train_seconds", 0.0))
+    log.info(
+        "resuming from %s at epoch %d (attempt %d, %.1f s trained before)",
+        run.out_dir,
+        saved["epoch"],
+        state["attempt"],
+        state["prior_seconds"],
+    )
+    return state
 
 
 def _checkpoint(run: TrainingRun, state, objective, optimizer, scheduler) -> None:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from recloop import __version__
 from recloop.columns import TIMESTAMP_COL
-from recloop.errors import NotFoundError, UnusableInputError
+from recloop.errors import Interrupted, NotFoundError, UnusableInputError
 from recloop.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,8 @@ class RegisteredModel:
     model_dir: str
     train_mode: str
     epochs: int
+    attempts: int = 1  # >1: resumed from a checkpoint of an interrupted training
+    resumed_from_epoch: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -93,8 +95,14 @@ def train_and_register(
     import mlflow
 
     from recloop.data.store import load_events, load_items
-    from recloop.serving.packaging import log_recommender
     from recloop.tracking import configure_mlflow
+    from recloop.training.run_lifecycle import (
+        end_killed,
+        heartbeat,
+        owner_tags,
+        reap_stale_runs,
+        signals_interrupt,
+    )
     from recloop.training.trainer import is_main_process, train_recommender
 
     if mode not in ("full", "incremental"):
@@ -122,37 +130,33 @@ def train_and_register(
             valid_events=valid_events,
         )
         return None
-    configure_mlflow(settings)
-    with mlflow.start_run(run_name=f"train-{mode}-{settings.train.encoder_mode}") as run:
-        mlflow.log_params(_params(settings, mode, holdout, parent))
-        result = train_recommender(
-            settings,
-            train_events,
-            items,
-            init_from=init_from,
-            replay_events=replay,
-            valid_events=valid_events,
-            show_progress=show_progress,
-        )
-        for row in result.history:
-            step = int(row["epoch"])
-            mlflow.log_metrics(
-                {mlflow_metric_name(k): v for k, v in row.items() if k != "epoch"}, step=step
+    experiment_id = configure_mlflow(settings)
+    reap_stale_runs(settings, experiment_id)  # runs of trainings killed with SIGKILL
+    with (
+        signals_interrupt(),
+        mlflow.start_run(run_name=f"train-{mode}-{settings.train.encoder_mode}") as run,
+    ):
+        try:
+            mlflow.set_tags({"recloop.stage": "train", **owner_tags()})
+            mlflow.log_params(_params(settings, mode, holdout, parent))
+            result = train_recommender(
+                settings,
+                train_events,
+                items,
+                init_from=init_from,
+                replay_events=replay,
+                valid_events=valid_events,
+                show_progress=show_progress,
+                on_epoch_end=lambda _epoch, _metrics: heartbeat(run.info.run_id),
             )
-        final = {mlflow_metric_name(k): v for k, v in result.metrics.items() if k != "epoch"}
-        mlflow.log_metrics(
-            {
-                **final,
-                "train_seconds": result.train_seconds,
-                "epochs": result.epochs,
-                "new_item_boost": result.new_item_boost,
-            }
-        )
-        model_uri, version = log_recommender(
-            result.model_dir, registered_model_name=settings.registry.model_name
-        )
-        if version is not None:
-            _tag_version(settings, version, mode, result.model_dir, parent)
+            model_uri, version = _log_result(settings, result, mode, parent)
+        except Interrupted as stop:
+            end_killed(run.info.run_id, stop)
+            raise Interrupted(
+                stop.signum,
+                f"training interrupted by {stop.signal_name}: MLflow run {run.info.run_id} "
+                "ended as KILLED; the same command resumes from the last checkpoint",
+            ) from None
     return RegisteredModel(
         run.info.run_id,
         model_uri,
@@ -162,7 +166,46 @@ def train_and_register(
         str(result.model_dir),
         mode,
         result.epochs,
+        result.attempts,
+        result.resumed_from_epoch,
     )
+
+
+def _log_result(settings: Settings, result, mode: str, parent) -> tuple[str, str | None]:
+    """Log the training's metrics and resume facts into the active run; register the model."""
+    import mlflow
+
+    from recloop.serving.packaging import log_recommender
+
+    mlflow.set_tags(
+        {
+            "recloop.resumed": str(result.attempts > 1).lower(),
+            "recloop.attempts": str(result.attempts),
+            "recloop.resumed_from_epoch": str(result.resumed_from_epoch),
+        }
+    )
+    for row in result.history:
+        step = int(row["epoch"])
+        mlflow.log_metrics(
+            {mlflow_metric_name(k): v for k, v in row.items() if k != "epoch"}, step=step
+        )
+    final = {mlflow_metric_name(k): v for k, v in result.metrics.items() if k != "epoch"}
+    mlflow.log_metrics(
+        {
+            **final,
+            "train_seconds": result.train_seconds,
+            "epochs": result.epochs,
+            "new_item_boost": result.new_item_boost,
+        }
+    )
+    model_uri, version = log_recommender(
+        result.model_dir,
+        registered_model_name=settings.registry.model_name,
+        serving=settings.serving,
+    )
+    if version is not None:
+        _tag_version(settings, version, mode, result.model_dir, parent)
+    return model_uri, version
 
 
 def _new_window(
@@ -170,9 +213,10 @@ def _new_window(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Events after the parent's training window, and the older events to replay from."""
     from recloop.model.artifacts import read_config
-    from recloop.serving.loading import resolve_model_dir
+    from recloop.serving.loading import local_model_dir
 
-    window_end = read_config(resolve_model_dir(parent_uri)).get("window_end")
+    with local_model_dir(parent_uri, settings) as parent_dir:
+        window_end = read_config(parent_dir).get("window_end")
     if window_end is None:
         raise UnusableInputError(
             f"{parent_uri} records no training window; retrain with --mode full"

@@ -46,6 +46,9 @@ class Outcome:
     epochs: int
     history: list[dict[str, float]]
     text_encoder: Any = None
+    prior_seconds: float = 0.0  # training time of earlier attempts (from the checkpoint)
+    attempt: int = 1  # 1 for a fresh start, n for the (n-1)th resume
+    resumed_from_epoch: int = 0  # epochs done when this attempt started
 
 
 @dataclass
@@ -125,12 +128,15 @@ def build_run(
     out_dir: str | Path | None,
 ) -> TrainingRun:
     """Prepare data, item text and the network for :func:`run_training`."""
-    from recloop.serving.loading import resolve_model_dir
+    from recloop.serving.loading import local_model_dir
     from recloop.training.trainer import fingerprint
 
     cfg = settings.train
     seed_everything(cfg.seed)
-    parent = load_parent(resolve_model_dir(str(init_from))) if init_from else None
+    parent = None
+    if init_from:
+        with local_model_dir(init_from, settings) as parent_dir:
+            parent = load_parent(parent_dir)
     problem = prepare_problem(
         events,
         items,

@@ -42,6 +42,8 @@ class TrainResult:
     epochs: int
     history: list[dict[str, float]] = field(default_factory=list)
     new_item_boost: float = 0.0  # the bonus new arrivals get (recloop.model.new_items)
+    attempts: int = 1  # processes that trained this model (>1: resumed from a checkpoint)
+    resumed_from_epoch: int = 0  # epochs already done when the last attempt started
 
 
 def train_recommender(
@@ -75,7 +77,10 @@ def train_recommender(
 
     Returns:
         TrainResult: model_dir (``Recommender.load``-able), best validation metrics,
-        wall-clock seconds and epochs run.
+        wall-clock seconds and epochs run. After a resume, ``train_seconds`` is the time
+        of every attempt (each counted up to its last checkpoint, which the checkpoint
+        carries; work after it was lost and is counted once, in the attempt that redid it)
+        and ``attempts`` / ``resumed_from_epoch`` say that it resumed.
     """
     from recloop.training.calibration import calibrate_new_item_boost
     from recloop.training.loop import run_training
@@ -91,11 +96,14 @@ def train_recommender(
         valid_events=valid_events,
         out_dir=out_dir,
     )
-    outcome = run_training(run, on_epoch_end=on_epoch_end, show_progress=show_progress)
-    seconds = time.perf_counter() - started
+    outcome = run_training(
+        run, on_epoch_end=on_epoch_end, show_progress=show_progress, started=started
+    )
+    resume = {"attempts": outcome.attempt, "resumed_from_epoch": outcome.resumed_from_epoch}
+    seconds = outcome.prior_seconds + time.perf_counter() - started
     if not is_main_process():  # other ranks of a multi-GPU run: rank 0 writes the model
         return TrainResult(
-            run.out_dir, outcome.best_metrics, seconds, outcome.epochs, outcome.history
+            run.out_dir, outcome.best_metrics, seconds, outcome.epochs, outcome.history, **resume
         )
     run.net.load_state_dict(outcome.best_state)  # what is calibrated and saved
     cfg = settings.train
@@ -107,10 +115,16 @@ def train_recommender(
         tolerance=cfg.new_item_ndcg_tolerance,
         fixed=cfg.new_item_boost,
     )
-    metadata = {**run.metadata(outcome, seconds), "new_items": new_items.to_dict()}
+    metadata = {**run.metadata(outcome, seconds), "new_items": new_items.to_dict(), **resume}
     model_dir = run.save(outcome, metadata)
     return TrainResult(
-        model_dir, outcome.best_metrics, seconds, outcome.epochs, outcome.history, new_items.boost
+        model_dir,
+        outcome.best_metrics,
+        seconds,
+        outcome.epochs,
+        outcome.history,
+        new_items.boost,
+        **resume,
     )
 
 

@@ -5,16 +5,16 @@ unbalanced quote, too many fields), a NUL byte or bytes that are not UTF-8 need 
 bytes themselves. Base64 because PostgreSQL text cannot hold NUL or invalid UTF-8.
 Rows quarantined before this revision have no bytes (NULL).
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-28
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -3,9 +3,10 @@
 Creates one registered model with N versions on a tracking server (each version points at a
 run's model path, without copying artifacts), and times what recloop does on every loop
 step: create a version, tag it, move an alias, resolve ``@champion``, list the versions.
-Prints one JSON object. Run it against a scratch server, never the production registry:
+Prints one JSON object. Run it against a scratch server, never the production registry
+(docs/scaling.md used the walkthrough's server at http://127.0.0.1:5055):
 
-    .venv/bin/python mlflow/bench_registry.py --tracking-uri http://127.0.0.1:5055 --versions 300
+    .venv/bin/python benchmarks/registry_benchmark.py --tracking-uri URL --versions 300
 """
 
 from __future__ import annotations
