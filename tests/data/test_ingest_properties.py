@@ -75,7 +75,7 @@ NAMES = {
 EXTRAS = ["malformed", "row_number", "src", "user_id_unparsed"]
 MAX_ROWS = 20  # rows per batch: cheap next to GX's fixed cost per batch (~0.5 s)
 # Examples per format and backend: each is one full ingest, so these bound the file's time.
-EXAMPLES = {"sqlite": {"csv": 12, "parquet": 8}, "postgresql": {"csv": 5, "parquet": 3}}
+EXAMPLES = {"sqlite": {"csv": 15, "parquet": 10}, "postgresql": {"csv": 5, "parquet": 3}}
 
 
 def _examples(backend: str, source_format: str):

@@ -56,19 +56,7 @@ def quarantine_frame(
         DataFrame with the quarantine table's columns (no ``quarantine_id``).
     """
     positions = sorted(rows)
-    selected = raw.frame.iloc[positions]
-    columns = [str(c) for c in selected.columns]
-    values = [_python_values(selected.iloc[:, j]) for j in range(selected.shape[1])]
-    raws = (
-        [
-            json.dumps(
-                dict(zip(columns, row, strict=True)), ensure_ascii=False, default=_json_value
-            )
-            for row in zip(*values, strict=True)
-        ]
-        if columns
-        else ["{}"] * len(positions)
-    )
+    raws = _raw_json(raw.frame.iloc[positions])
     records = raw.records
     return pd.DataFrame(
         {
@@ -84,6 +72,18 @@ def quarantine_frame(
             "created_at": time.time(),
         }
     )
+
+
+def _raw_json(selected: pd.DataFrame) -> list[str]:
+    """Each row's fields as a JSON object, under the frame's column names."""
+    columns = [str(c) for c in selected.columns]
+    values = [_python_values(selected.iloc[:, j]) for j in range(selected.shape[1])]
+    if not columns:
+        return ["{}"] * len(selected)
+    return [
+        json.dumps(dict(zip(columns, row, strict=True)), ensure_ascii=False, default=_json_value)
+        for row in zip(*values, strict=True)
+    ]
 
 
 def _python_values(series: pd.Series) -> list[Any]:
