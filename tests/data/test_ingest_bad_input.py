@@ -466,6 +466,7 @@ def test_quarantine_keeps_nul_nan_and_bad_bytes_exactly(recloop, write_batch, ml
         b"19\x006,243,3,881250949,home",
         b"196,244,NaN,881250949,NA",
         b"196,245,3,881250949,s\xe9arch",
+        b"196,246,3.5\x00x,881250949,home",  # pandas' to_numeric reads 3.5
     ]
     data = "\n".join([header, *good]).encode() + b"\n" + b"\r\n".join(bad) + b"\r\n"
     result = _ingest(recloop, write_batch(data=data))
@@ -474,7 +475,7 @@ def test_quarantine_keeps_nul_nan_and_bad_bytes_exactly(recloop, write_batch, ml
     assert report["reasons"] == {
         "text_contains_nul": 1,
         "invalid_user_id": 1,
-        "non_numeric_value": 1,
+        "non_numeric_value": 2,
         "invalid_utf8": 1,
     }
     rows = _quarantine(backend, report["batch_id"])
@@ -492,7 +493,7 @@ def test_text_that_looks_missing_is_stored_verbatim(recloop, write_batch, ml_lin
     assert set(stored.scenario) == {"NA"} and set(stored.session_id) == {"null"}
 
 
-def test_source_columns_named_like_internal_ones(recloop, write_batch, ml_lines, workspace):
+def test_source_columns_named_like_internal_ones(recloop, write_batch, ml_lines, backend):
     header = "row_number,user_id,item_id,rating,timestamp,malformed"
     rows = [f"r{n},{line},yes" for n, line in enumerate(ml_lines[:GOOD])]
     rows.append("r-bad,196,242,9,881250949,yes")
@@ -501,7 +502,7 @@ def test_source_columns_named_like_internal_ones(recloop, write_batch, ml_lines,
     assert result.exit_code == 0, result.stderr
     assert (report["accepted"], report["reasons"]) == (GOOD, {"value_out_of_range": 1})
     assert report["ignored_columns"] == ["row_number", "malformed"]
-    [row] = _quarantine(workspace, report["batch_id"])
+    [row] = _quarantine(backend, report["batch_id"])
     assert row["row_number"] == GOOD + 1
     raw = json.loads(row["raw"])
     assert (raw["row_number"], raw["malformed"], raw["value"]) == ("r-bad", "yes", "9")
