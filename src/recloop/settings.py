@@ -422,7 +422,7 @@ class GateSettings(BaseModel):
     """Promotion gate."""
 
     policy_file: Path = Field(
-        PACKAGE_DIR / "gate_policy.yaml",
+        PACKAGE_DIR / "gate" / "gate_policy.yaml",
         description="Floors, tolerances, required gain and infrastructure checks.",
     )
 
@@ -435,10 +435,6 @@ class LoopSettings(BaseModel):
         gt=0,
         description="The newest part of each new batch held out for the gate: the challenger "
         "trains on events before it, champion and challenger are compared on it.",
-    )
-    flows_dir: Path = Field(
-        PACKAGE_DIR.parent.parent / "flows",
-        description="Directory of the Prefect flow files (the simulation runs flows/continual.py).",
     )
     simulate_bootstrap_weeks: int = Field(
         20, gt=0, description="Weeks of history the initial model is trained on."

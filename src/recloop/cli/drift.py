@@ -35,7 +35,7 @@ def drift(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Check the newest window for drift against the champion's data; decide on retraining."""
-    from recloop.drift.monitor import check_store, parse_window
+    from recloop.loop.monitor import check_store, parse_window
 
     settings = load_settings()
     ref_window = parse_window(reference) if reference else None

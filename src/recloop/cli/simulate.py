@@ -41,7 +41,7 @@ def simulate(
 ) -> None:
     """Replay history week by week through the continual loop and write a report."""
     from recloop.data.datasets import resolve_dataset
-    from recloop.simulate import run_simulation
+    from recloop.loop.simulate import run_simulation
 
     settings = load_settings()
     dataset_dir = resolve_dataset(settings, dataset)

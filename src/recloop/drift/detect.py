@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from recloop.clock import SECONDS_PER_DAY
 from recloop.columns import TIMESTAMP_COL
 from recloop.drift.features import (
     FEATURE_KINDS,
@@ -31,7 +32,6 @@ from recloop.scorer import Scorer
 from recloop.settings import Settings
 
 Window = tuple[int, int]
-SECONDS_PER_DAY = 86_400
 
 
 @dataclass

@@ -19,11 +19,15 @@ import torch
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from recloop.training.checkpoint import load_checkpoint, save_checkpoint
-from recloop.training.objective import NextItemObjective, ranking_metrics, validation_scores
+from recloop.training.objective import (
+    VALIDATION_K,
+    NextItemObjective,
+    ranking_metrics,
+    validation_scores,
+)
 from recloop.training.setup import Outcome, TrainingRun
 
 log = logging.getLogger(__name__)
-VALIDATION_K = 10
 
 
 class EpochPermutation(Sampler[int]):
