@@ -15,6 +15,9 @@ import typer
 
 from recloop.cli.common import emit_json, err_console, handle_errors, load_settings
 
+# Each command imports its stage's modules inside the function (LAZY_IMPORTS): `recloop
+# --help` must not load pandas, SQLAlchemy, MLflow or torch just to print the help.
+
 WINDOW_HELP = "Half-open UTC date range START..END, e.g. 1997-09-20..1997-11-29."
 
 

@@ -9,6 +9,9 @@ import typer
 from recloop.cli.common import emit_json, err_console, handle_errors, load_settings, progress
 from recloop.settings import LoopSettings
 
+# Each command imports its stage's modules inside the function (LAZY_IMPORTS): `recloop
+# --help` must not load pandas, SQLAlchemy, MLflow or torch just to print the help.
+
 _DEFAULTS = LoopSettings()
 
 

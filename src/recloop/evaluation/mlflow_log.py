@@ -68,7 +68,7 @@ def log_evaluation(
     if curve is not None and not curve.empty:
         _log_curve(curve, prefix, folder)
     if frontier is not None and not frontier.empty:
-        from recloop.evaluation.plots import plot_frontier
+        from recloop.evaluation.plots import plot_frontier  # matplotlib: only when plotting
 
         mlflow.log_table(frontier, artifact_file=f"{folder}/frontier.json")
         figure = plot_frontier(frontier)
@@ -80,7 +80,7 @@ def log_evaluation(
 def _log_curve(curve: pd.DataFrame, prefix: str, folder: str) -> None:
     import mlflow
 
-    from recloop.evaluation.plots import plot_metric_curve
+    from recloop.evaluation.plots import plot_metric_curve  # matplotlib: likewise
 
     mlflow.log_table(curve, artifact_file=f"{folder}/metric_vs_k.json")
     for _, row in curve.iterrows():

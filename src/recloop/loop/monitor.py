@@ -23,7 +23,7 @@ from recloop.drift.detect import DriftResult, Window, run_drift_check
 from recloop.drift.triggers import TriggerDecision, decide_retrain
 from recloop.errors import UnusableInputError
 from recloop.notify import AlertOutcome, notify_drift
-from recloop.registry import get_champion
+from recloop.registry import ModelVersionInfo, get_champion
 from recloop.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -91,32 +91,7 @@ def check_store(
         UnusableInputError: a window is empty.
     """
     champion = get_champion(settings)
-    all_events = None
-    if current is None:
-        all_events = load_events(settings)
-        if all_events.empty:
-            raise UnusableInputError("the event store is empty; ingest events first")
-        end = int(all_events["timestamp"].max()) + 1
-        current = (end - settings.drift.current_window_days * SECONDS_PER_DAY, end)
-    if reference is None:
-        has_window = (
-            champion is not None
-            and champion.window_start is not None
-            and champion.window_end is not None
-        )
-        reference = (
-            (champion.window_start, champion.window_end) if has_window else (None, current[0])
-        )
-    ref_events = _slice_or_load(settings, all_events, reference)
-    cur_events = _slice_or_load(settings, all_events, current)
-    if cur_events.empty:
-        raise UnusableInputError(f"the current window {_fmt(current)} has no events")
-    if ref_events.empty:
-        raise UnusableInputError(f"the reference window {_fmt(reference)} has no events")
-    reference = (
-        reference[0] if reference[0] is not None else int(ref_events["timestamp"].min()),
-        reference[1],
-    )
+    reference, current, ref_events, cur_events = _windows(settings, champion, reference, current)
     result = run_drift_check(
         settings,
         ref_events,
@@ -140,6 +115,39 @@ def check_store(
     )
     alert = notify_drift(settings, result, decision) if notify else None
     return MonitorOutcome(result=result, decision=decision, alert=alert)
+
+
+def _windows(
+    settings: Settings,
+    champion: ModelVersionInfo | None,
+    reference: tuple[int | None, int] | None,
+    current: Window | None,
+) -> tuple[Window, Window, pd.DataFrame, pd.DataFrame]:
+    """Both windows (defaults filled in, see :func:`check_store`) and their events."""
+    all_events = None
+    if current is None:
+        all_events = load_events(settings)
+        if all_events.empty:
+            raise UnusableInputError("the event store is empty; ingest events first")
+        end = int(all_events["timestamp"].max()) + 1
+        current = (end - settings.drift.current_window_days * SECONDS_PER_DAY, end)
+    if reference is None:
+        has_window = (
+            champion is not None
+            and champion.window_start is not None
+            and champion.window_end is not None
+        )
+        reference = (
+            (champion.window_start, champion.window_end) if has_window else (None, current[0])
+        )
+    ref_events = _slice_or_load(settings, all_events, reference)
+    cur_events = _slice_or_load(settings, all_events, current)
+    if cur_events.empty:
+        raise UnusableInputError(f"the current window {_fmt(current)} has no events")
+    if ref_events.empty:
+        raise UnusableInputError(f"the reference window {_fmt(reference)} has no events")
+    start = reference[0] if reference[0] is not None else int(ref_events["timestamp"].min())
+    return (start, reference[1]), current, ref_events, cur_events
 
 
 def _slice_or_load(

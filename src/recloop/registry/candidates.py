@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import subprocess
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from recloop import __version__
 from recloop.errors import RecloopError
 from recloop.registry.client import client
 from recloop.registry.lock import registry_lock
@@ -26,6 +28,7 @@ from recloop.registry.tags import (
     TAG_WINDOW_END,
     TAG_WINDOW_START,
 )
+from recloop.serving.packaging import log_recommender
 from recloop.settings import Settings
 from recloop.tracking import metric_key
 
@@ -74,8 +77,6 @@ class RegisteredCandidate:
 
 def code_version() -> str:
     """recloop's version plus the git commit of the source tree when there is one."""
-    from recloop import __version__
-
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "--short=12", "HEAD"],
@@ -148,10 +149,6 @@ def register_candidate(
     import mlflow  # heavy: imported when a model is registered
 
     if log_model is None:
-        from functools import partial
-
-        from recloop.serving.packaging import log_recommender
-
         log_model = partial(log_recommender, serving=settings.serving)
     mlflow_client = client(settings)
     name = settings.registry.model_name

@@ -21,6 +21,7 @@ from recloop.registry.tags import (
     TAG_WINDOW_START,
 )
 from recloop.settings import Settings
+from recloop.tracking import configure_mlflow
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,6 @@ class ModelVersionInfo:
 def client(settings: Settings):
     """An ``MlflowClient`` on the workspace's tracking and registry store."""
     from mlflow import MlflowClient  # mlflow takes seconds to import: only when used
-
-    from recloop.tracking import configure_mlflow
 
     configure_mlflow(settings)
     return MlflowClient()

@@ -69,6 +69,8 @@ def _optimizer(objective: NextItemObjective, run: TrainingRun) -> torch.optim.Op
     return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
 
 
+# Long: the epoch loop with its resume, early-stopping and checkpoint bookkeeping kept in
+# one place, where their order is visible.
 def run_training(
     run: TrainingRun,
     *,

@@ -118,6 +118,8 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+# Long: data, text, network, optimiser and schedule are built in an order the resume
+# fingerprint depends on; kept as one recipe.
 def build_run(
     settings: Settings,
     events: pd.DataFrame,

@@ -45,6 +45,7 @@ class TrainResult:
     resumed_from_epoch: int = 0  # epochs already done when the last attempt started
 
 
+# Long: mostly the docstring (the training contract); the body is four calls.
 def train_recommender(
     settings: Settings,
     events: pd.DataFrame,
