@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recloop.clock import SECONDS_PER_DAY, champion_age_days, parse_instant
+from recloop.clock import SECONDS_PER_DAY, champion_age_days, iso_date, parse_instant
 
 MOMENTS = st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1))
 
@@ -22,6 +22,7 @@ def test_a_zoneless_iso_instant_is_read_as_utc(moment):
     day = moment.date()
     midnight = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
     assert parse_instant(day.isoformat()) == midnight
+    assert iso_date(parse_instant(moment.isoformat())) == day.isoformat()  # and back
 
 
 @settings(max_examples=50, deadline=None)

@@ -2,7 +2,7 @@
 
 Every timestamp recloop stores or compares is Unix seconds UTC (``columns.TIMESTAMP_COL``);
 operators write instants as ISO dates (``1998-01-15``) or date-times, read as UTC when they
-carry no zone: :func:`parse_instant` is the one conversion.
+carry no zone: :func:`parse_instant` is the one conversion, :func:`iso_date` the way back.
 
 **The champion's age is read on the data clock**: its age is how far the data has moved
 past the end of its training window, ``data_end - champion.window_end``, where
@@ -30,6 +30,11 @@ def parse_instant(text: str) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
+
+
+def iso_date(seconds: float) -> str:
+    """The UTC date of Unix ``seconds`` as ``YYYY-MM-DD``."""
+    return datetime.fromtimestamp(seconds, UTC).date().isoformat()
 
 
 def champion_age_days(champion_window_end: int, data_end: int) -> float:

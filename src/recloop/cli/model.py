@@ -2,8 +2,9 @@
 
 ``recloop train [--mode full|incremental] [--encoder frozen|lora|full] [--device auto]
 [--holdout none|loo] [--json]`` trains on the store's events, logs an MLflow run and
-registers a version; with ``--json`` the last stdout line holds ``run_id``, ``model_uri``,
-``version``, ``train_seconds`` and ``metrics``.
+registers a version, the new ``challenger`` (``recloop.loop.train``, as the continual loop
+does); with ``--json`` the last stdout line holds ``run_id``, ``model_uri``, ``version``,
+``train_seconds`` and ``metrics``.
 
 ``recloop recommend USER_ID [-k 10] [--diversity LAMBDA] [--json]`` recommends for a
 stored user with the champion (or the latest version before any promotion).

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 
-from recloop.clock import SECONDS_PER_DAY, parse_instant
+from recloop.clock import SECONDS_PER_DAY, iso_date, parse_instant
 from recloop.data.store import load_events, load_items
 from recloop.drift.detect import DriftResult, Window, run_drift_check
 from recloop.drift.triggers import TriggerDecision, decide_retrain
@@ -163,5 +162,5 @@ def _slice_or_load(
 
 
 def _fmt(window: tuple[int | None, int]) -> str:
-    start = "-" if window[0] is None else datetime.fromtimestamp(window[0], UTC).date().isoformat()
-    return f"{start}..{datetime.fromtimestamp(window[1], UTC).date().isoformat()}"
+    start = "-" if window[0] is None else iso_date(window[0])
+    return f"{start}..{iso_date(window[1])}"

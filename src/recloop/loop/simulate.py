@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recloop.clock import SECONDS_PER_DAY
+from recloop.clock import SECONDS_PER_DAY, iso_date
 from recloop.columns import TIMESTAMP_COL
 from recloop.data.readers import Dataset, read_dataset
 from recloop.errors import UnusableInputError
@@ -208,8 +208,8 @@ class WeekReplay:
         drift = outcome.get("drift") or {}
         return WeekRecord(
             week=number,
-            start=pd.Timestamp(start, unit="s", tz="UTC").date().isoformat(),
-            end=pd.Timestamp(end, unit="s", tz="UTC").date().isoformat(),
+            start=iso_date(start),
+            end=iso_date(end),
             events=int(((events[TIMESTAMP_COL] >= start) & (events[TIMESTAMP_COL] < end)).sum()),
             test_cases=len(cases),
             test_users=users.tolist(),
