@@ -52,6 +52,7 @@ lock:
 lint: setup
 	$(BIN)/ruff check src tests flows benchmarks
 	$(BIN)/ruff format --check src tests flows benchmarks
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf .recloop .pytest_cache

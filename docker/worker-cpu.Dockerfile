@@ -33,7 +33,6 @@ ENV PATH=/opt/venv/bin:$PATH \
     TRANSFORMERS_OFFLINE=1 \
     RECLOOP_HOME=/data/recloop \
     RECLOOP_PROJECT_DIR=/opt/recloop \
-    RECLOOP_LOOP__FLOWS_DIR=/opt/recloop/flows \
     RECLOOP_TRAIN__DEVICE=cpu \
     PREFECT_HOME=/data/prefect \
     PREFECT_SERVER_ANALYTICS_ENABLED=false \

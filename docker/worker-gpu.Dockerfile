@@ -45,7 +45,6 @@ ENV PATH=/opt/venv/bin:$PATH \
     TRANSFORMERS_OFFLINE=1 \
     RECLOOP_HOME=/data/recloop \
     RECLOOP_PROJECT_DIR=/opt/recloop \
-    RECLOOP_LOOP__FLOWS_DIR=/opt/recloop/flows \
     RECLOOP_TRAIN__DEVICE=cuda \
     PREFECT_HOME=/data/prefect \
     MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false \

@@ -2,7 +2,8 @@
 
 One function points MLflow at the workspace store (or the configured server) and makes
 sure the experiment exists with an explicit artifact location, because MLflow's defaults
-depend on the current directory (``./mlflow.db``, ``./mlruns``).
+depend on the current directory (``./mlflow.db``, ``./mlruns``). Metric keys are spelt
+``name@k`` everywhere in recloop; :func:`metric_key` is their one MLflow spelling.
 """
 
 from __future__ import annotations
@@ -41,3 +42,11 @@ def configure_mlflow(settings: Settings) -> str:
         experiment_id = experiment.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
+
+
+def metric_key(name: str) -> str:
+    """MLflow spelling of a recloop metric key: ``ndcg@10`` -> ``ndcg_at_10``.
+
+    MLflow names allow letters, digits, ``_-./`` and space, not ``@``.
+    """
+    return name.replace("@", "_at_")

@@ -444,7 +444,7 @@ def test_over_long_text_is_quarantined_on_every_backend(
 def test_every_bounded_text_column_has_a_length_rule():
     """A schema length the suite does not check would fail on PostgreSQL only."""
     from recloop.data.decide import STORED_COLUMNS
-    from recloop.validation.frame import text_length_limits
+    from recloop.data.validation_frame import text_length_limits
     from recloop.validation.suite import load_suite_document
 
     for kind in ("events", "items", "users"):

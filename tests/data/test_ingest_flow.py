@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from recloop.data.store import load_events, load_items
 
-FLOW_FILE = Path(__file__).resolve().parents[2] / "flows" / "ingest.py"
-
 
 def _flow_module():
-    spec = importlib.util.spec_from_file_location("recloop_flows_ingest", FLOW_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The flows as the installed package ships them (flows/ingest.py re-exports them)."""
+    from recloop.loop import flows
+
+    return flows
 
 
 @pytest.mark.integration

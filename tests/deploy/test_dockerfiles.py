@@ -115,11 +115,11 @@ def test_secret_file_reaches_recloop_settings(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["worker-cpu", "worker-gpu"])
-def test_worker_images_point_recloop_at_the_copied_flows(name):
-    """A non-editable install cannot find ``flows/`` next to the package: say where it is."""
+def test_worker_images_copy_the_flow_entry_points_for_prefect_yaml(name):
+    """The flows ship in the package; ``flows/`` is copied for prefect.yaml's entry points."""
     steps = instructions(DOCKER / f"{name}.Dockerfile")
     env = " ".join(args for op, args in steps if op == "ENV")
     copies = [args.split()[-1] for op, args in steps if op == "COPY" and " flows " in f" {args} "]
     assert copies == ["/opt/recloop/flows"]
-    assert "RECLOOP_LOOP__FLOWS_DIR=/opt/recloop/flows" in env
+    assert "FLOWS_DIR" not in env  # no setting: the package imports its own flows
     assert "RECLOOP_PROJECT_DIR=/opt/recloop" in env  # the prefect.yaml pull step's directory

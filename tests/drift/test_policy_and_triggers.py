@@ -76,11 +76,15 @@ def test_retrain_triggers_each_give_a_reason():
     settings = Settings()
     day = 86_400
     quiet = decide_retrain(
-        settings, drift=_drift(False, 0.20, 0.19), champion_created_at=0, new_events=10, now=day
+        settings,
+        drift=_drift(False, 0.20, 0.19),
+        champion_window_end=0,
+        new_events=10,
+        data_end=day,
     )
     assert not quiet.should_retrain and quiet.reasons == []
     assert quiet.checks["relevance_decay"] == pytest.approx(0.05)
-    drifted = decide_retrain(settings, drift=_drift(True), now=day)
+    drifted = decide_retrain(settings, drift=_drift(True), data_end=day)
     assert drifted.should_retrain and drifted.reasons == [
         "drift detected in events.value, users.mean_value"
     ]
@@ -88,7 +92,7 @@ def test_retrain_triggers_each_give_a_reason():
     assert decayed.reasons == ["live relevance fell 50% (hit rate@10 0.200 -> 0.100; limit 20%)"]
     too_few = decide_retrain(settings, drift=_drift(False, 0.20, 0.10, cases=10))
     assert not too_few.should_retrain  # 10 next-item cases cannot show decay
-    old = decide_retrain(settings, champion_created_at=0, now=31 * day)
+    old = decide_retrain(settings, champion_window_end=0, data_end=31 * day)
     assert old.reasons == ["champion is 31.0 days old (max 30)"]
     busy = decide_retrain(settings, new_events=settings.drift.min_new_events)
     assert busy.should_retrain and "new events" in busy.reasons[0]

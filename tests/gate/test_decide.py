@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from recloop import gate, gate_evaluation
+from recloop import gate
 from recloop.errors import RecloopError
 from recloop.gate import InfraProbe, decide, load_gate_policy
 from recloop.settings import Settings
@@ -186,12 +186,12 @@ def test_error_decision_rejects_and_everything_is_recordable(policy):
         challenger_per_user=per_user(0.12),
         champion_per_user=per_user(0.10),
     )
-    tags = gate_evaluation.decision_tags(decision)
+    tags = gate.decision_tags(decision)
     valid_key = re.compile(r"^[/\w.\- :]*$")  # MLflow's rule for tag and metric names
     assert all(valid_key.match(k) for k in tags)
     assert tags["recloop.gate.decision"] == "rejected"
     assert tags["recloop.gate.check.tolerance/ild_at_10"].startswith("fail value=0.4")
-    metrics = gate_evaluation.decision_metrics(decision)
+    metrics = gate.decision_metrics(decision)
     assert all(valid_key.match(k) and math.isfinite(v) for k, v in metrics.items())
     assert metrics["gate/passed"] == 0.0 and metrics["gate/champion/ild_at_10"] == 0.5
     assert (

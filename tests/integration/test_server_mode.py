@@ -81,7 +81,7 @@ def continual_overrides(tmp_path: Path, cache_dir: Path) -> dict:
 
     from recloop.settings import PACKAGE_DIR
 
-    policy = yaml.safe_load((PACKAGE_DIR / "gate_policy.yaml").read_text())
+    policy = yaml.safe_load((PACKAGE_DIR / "gate" / "gate_policy.yaml").read_text())
     policy["floors"] = {key: 1e-4 for key in policy["floors"]}
     policy["infrastructure"]["p95_latency_ms"] = 5000
     policy_file = tmp_path / "gate_policy.yaml"

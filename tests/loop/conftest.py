@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ..notify.conftest import receiver  # noqa: F401  (the HTTP receiver alerts are sent to)
+from ..registry.conftest import mlflow_home, settings  # noqa: F401  (a shared MLflow store)
+
 WEEK = 7 * 86_400
 TINY_TRAINING = {
     "RECLOOP_TRAIN__HIDDEN_DIM": "16",
@@ -51,7 +54,7 @@ def loop_env(workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
 
     for key, value in TINY_TRAINING.items():
         monkeypatch.setenv(key, value)
-    policy = yaml.safe_load((PACKAGE_DIR / "gate_policy.yaml").read_text())
+    policy = yaml.safe_load((PACKAGE_DIR / "gate" / "gate_policy.yaml").read_text())
     policy["floors"] = {key: 1e-4 for key in policy["floors"]}
     policy["infrastructure"]["p95_latency_ms"] = 5000
     path = tmp_path / "gate_policy.yaml"

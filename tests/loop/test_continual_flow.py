@@ -20,18 +20,18 @@ def champion_version(settings) -> str | None:
 
 
 def _continual_flow(settings):
-    from recloop.simulate import load_continual_flow
+    from recloop.loop.flows import continual
 
-    return load_continual_flow(settings)
+    return continual
 
 
 def test_two_runs_register_gate_and_promote(loop_env, slice_batches, prefect_harness):
     from mlflow import MlflowClient
 
-    from recloop.continual import TAG_RUN_KEY
     from recloop.registry import (
         TAG_GATE_DECISION,
         TAG_PARENT_VERSION,
+        TAG_RUN_KEY,
         TAG_TRAIN_MODE,
         TAG_WINDOW_END,
         get_alias,

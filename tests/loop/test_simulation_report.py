@@ -10,7 +10,7 @@ import html
 import re
 from pathlib import Path
 
-from recloop.simulation_report import ArmWeek, WeekRecord, summarize, write_report
+from recloop.loop.simulation_report import ArmWeek, WeekRecord, summarize, write_report
 
 
 def _week(week: int, reasons: list[str], *, full_retrain: bool) -> WeekRecord:

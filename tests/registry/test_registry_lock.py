@@ -99,7 +99,7 @@ def test_concurrent_promotes_and_rollbacks_serialize(store_settings, tmp_path):
 
 
 def test_a_busy_lock_times_out_with_one_line_and_changes_nothing(store_settings, tmp_path):
-    from recloop.registry_lock import registry_lock
+    from recloop.registry.lock import registry_lock
 
     settings = store_settings
     v1, v2 = register_versions(settings, tmp_path, 2)
@@ -122,7 +122,7 @@ def test_a_busy_lock_times_out_with_one_line_and_changes_nothing(store_settings,
 
 HOLD_LOCK = """
 import sys, time
-from recloop.registry_lock import registry_lock
+from recloop.registry.lock import registry_lock
 from recloop.settings import Settings
 with registry_lock(Settings()):
     print("held", flush=True)

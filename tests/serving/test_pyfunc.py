@@ -97,7 +97,7 @@ def test_gate_probe_asks_in_requests_within_the_row_limit(registered, trained_mo
     import mlflow
 
     from recloop.gate import load_gate_policy
-    from recloop.gate_evaluation import probe_pyfunc
+    from recloop.gate.infra import probe_pyfunc
     from recloop.serving.packaging import log_recommender
     from recloop.settings import ServingSettings
     from recloop.tracking import configure_mlflow

@@ -18,6 +18,9 @@ import typer
 
 from recloop.cli.common import emit_json, err_console, handle_errors, load_settings
 
+# Each command imports its stage's modules inside the function (LAZY_IMPORTS): `recloop
+# --help` must not load pandas, SQLAlchemy, MLflow or torch just to print the help.
+
 KIND_HELP = (
     "events, items or users (default: the kind the file's columns fit; a kind given must fit)"
 )

@@ -15,6 +15,9 @@ import typer
 
 from recloop.cli.common import emit_json, err_console, handle_errors, load_settings
 
+# Each command imports its stage's modules inside the function (LAZY_IMPORTS): `recloop
+# --help` must not load pandas, SQLAlchemy, MLflow or torch just to print the help.
+
 WINDOW_HELP = "Half-open UTC date range START..END, e.g. 1997-09-20..1997-11-29."
 
 
@@ -35,7 +38,7 @@ def drift(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Check the newest window for drift against the champion's data; decide on retraining."""
-    from recloop.drift.monitor import check_store, parse_window
+    from recloop.loop.monitor import check_store, parse_window
 
     settings = load_settings()
     ref_window = parse_window(reference) if reference else None

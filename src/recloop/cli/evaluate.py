@@ -14,6 +14,10 @@ from __future__ import annotations
 import typer
 
 from recloop.cli.common import emit_json, err_console, handle_errors, load_settings, progress
+from recloop.errors import UnusableInputError
+
+# Each command imports its stage's modules inside the function (LAZY_IMPORTS): `recloop
+# --help` must not load pandas, SQLAlchemy, MLflow or torch just to print the help.
 
 
 def register(app: typer.Typer) -> None:
@@ -44,7 +48,6 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Evaluate a model or a baseline with relevance and diversity metrics."""
-    from recloop.errors import UnusableInputError
     from recloop.evaluation.run import PROTOCOLS, evaluate_model
 
     if protocol not in PROTOCOLS:

@@ -7,11 +7,11 @@ Examples::
     recloop promote 7 --force --reason "hotfix"    # recorded as forced
     recloop rollback --reason "bad CTR"            # champion back to previous
 
-Promotion and rollback hold the registry lock in the event store (``recloop.registry_lock``),
+Promotion and rollback hold the registry lock in the event store (``recloop.registry.lock``),
 shared with the continual flow and every other recloop process on the same store, with or
 without a Prefect server. A lock not had within ``registry.lock_timeout_seconds`` exits 2
 with one line and changes nothing; so does a target version that does not load and answer a
-request (``recloop.load_check``).
+request (``recloop.registry.load_check``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ import typer
 
 from recloop.cli.common import emit_json, handle_errors, load_settings, out_console
 from recloop.settings import Settings
+
+# Each command imports the registry inside the function (LAZY_IMPORTS): `recloop --help`
+# must not load SQLAlchemy and MLflow just to print the help.
 
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON object as the last stdout line.")
 
@@ -116,7 +119,9 @@ def latest_drift_report(reports_dir: Path) -> dict[str, Any] | None:
 def _model_age(champion, now: int) -> dict[str, int | None] | None:
     if champion is None:
         return None
-    promoted_at = champion.tags.get("recloop.promoted_at")
+    from recloop.registry import TAG_PROMOTED_AT
+
+    promoted_at = champion.tags.get(TAG_PROMOTED_AT)
     return {
         "seconds_since_registered": now - champion.created_at,
         "seconds_since_promoted": now - int(promoted_at) if promoted_at else None,

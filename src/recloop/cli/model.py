@@ -2,8 +2,9 @@
 
 ``recloop train [--mode full|incremental] [--encoder frozen|lora|full] [--device auto]
 [--holdout none|loo] [--json]`` trains on the store's events, logs an MLflow run and
-registers a version; with ``--json`` the last stdout line holds ``run_id``, ``model_uri``,
-``version``, ``train_seconds`` and ``metrics``.
+registers a version, the new ``challenger`` (``recloop.loop.train``, as the continual loop
+does); with ``--json`` the last stdout line holds ``run_id``, ``model_uri``, ``version``,
+``train_seconds`` and ``metrics``.
 
 ``recloop recommend USER_ID [-k 10] [--diversity LAMBDA] [--json]`` recommends for a
 stored user with the champion (or the latest version before any promotion).
@@ -19,6 +20,11 @@ from __future__ import annotations
 import typer
 
 from recloop.cli.common import emit_json, err_console, handle_errors, load_settings, out_console
+from recloop.clock import parse_instant
+from recloop.errors import NotFoundError, UnusableInputError
+
+# Each command imports its stage's modules inside the function (LAZY_IMPORTS): `recloop
+# --help` must not load pandas, SQLAlchemy, MLflow or torch just to print the help.
 
 
 def register(app: typer.Typer) -> None:
@@ -45,8 +51,7 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Train a recommender on the stored events and register it in MLflow."""
-    from recloop.errors import UnusableInputError
-    from recloop.training.pipeline import train_and_register
+    from recloop.loop.train import store_training_job, train_and_register
 
     settings = load_settings()
     if encoder is not None:
@@ -58,7 +63,8 @@ def train(
     err_console.print(
         f"training ({mode}, encoder {settings.train.encoder_mode}, device {settings.train.device})"
     )
-    result = train_and_register(settings, mode=mode, holdout=holdout, show_progress=True)
+    job = store_training_job(settings, mode=mode, holdout=holdout)
+    result = train_and_register(settings, job, show_progress=True)
     if result is None:  # a non-zero rank of `accelerate launch`: rank 0 reports
         return
     metrics = ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items() if k != "epoch")
@@ -92,19 +98,13 @@ def recommend(
     """Recommend items for a stored user, each with the history item that explains it."""
     from recloop.columns import USER_COL
     from recloop.data.store import load_events
-    from recloop.errors import NotFoundError, UnusableInputError
     from recloop.serving import load_recommender
-    from recloop.training.pipeline import latest_model
     from recloop.training.sequences import time_ordered
 
     settings = load_settings()
     if not 1 <= k <= settings.serving.max_k:
         raise UnusableInputError(f"-k must be from 1 to {settings.serving.max_k} (serving.max_k)")
-    if model is None:
-        found = latest_model(settings)
-        if found is None:
-            raise NotFoundError("no registered model; run `recloop train` first")
-        model = found[0]
+    model = model or _latest_model_uri(settings)
     recommender = load_recommender(model, settings)
     events = load_events(settings)
     history = time_ordered(events[events[USER_COL] == user_id])["item_id"].tolist()
@@ -150,17 +150,11 @@ def serve(
     """Serve a model over HTTP (/invocations, /ping) with the serving limits enforced."""
     import uvicorn
 
-    from recloop.errors import NotFoundError
     from recloop.serving.http_guard import guarded_scoring_app
     from recloop.serving.loading import local_pyfunc
-    from recloop.training.pipeline import latest_model
 
     settings = load_settings()
-    if model is None:
-        found = latest_model(settings)
-        if found is None:
-            raise NotFoundError("no registered model; run `recloop train` first")
-        model = found[0]
+    model = model or _latest_model_uri(settings)
     with local_pyfunc(model, settings) as pyfunc:
         limits = pyfunc.unwrap_python_model().limits
         app = guarded_scoring_app(pyfunc, limits.max_body_bytes)
@@ -173,22 +167,25 @@ def serve(
         uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
+def _latest_model_uri(settings) -> str:
+    """The champion's URI, else the newest version's (before any promotion)."""
+    from recloop.registry import latest_version
+
+    found = latest_version(settings)
+    if found is None:
+        raise NotFoundError("no registered model; run `recloop train` first")
+    return found.model_uri
+
+
 def _unix_seconds(value: str) -> float:
     """``--at``: Unix seconds, or an ISO date/time read as UTC when it has no zone."""
-    from datetime import UTC, datetime
-
-    from recloop.errors import UnusableInputError
-
     try:
         return float(value)
     except ValueError:
         pass
     try:
-        moment = datetime.fromisoformat(value)
+        return parse_instant(value)
     except ValueError:
         raise UnusableInputError(
             f"--at must be Unix seconds or an ISO date like 1998-01-15, got {value!r}"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()

@@ -9,6 +9,9 @@ import typer
 from recloop.cli.common import emit_json, err_console, handle_errors, load_settings, progress
 from recloop.settings import LoopSettings
 
+# Each command imports its stage's modules inside the function (LAZY_IMPORTS): `recloop
+# --help` must not load pandas, SQLAlchemy, MLflow or torch just to print the help.
+
 _DEFAULTS = LoopSettings()
 
 
@@ -41,7 +44,7 @@ def simulate(
 ) -> None:
     """Replay history week by week through the continual loop and write a report."""
     from recloop.data.datasets import resolve_dataset
-    from recloop.simulate import run_simulation
+    from recloop.loop.simulate import run_simulation
 
     settings = load_settings()
     dataset_dir = resolve_dataset(settings, dataset)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from recloop.data import schema, store
 from recloop.settings import Settings
-from recloop.validation.frame import SPECS
+from recloop.data.validation_frame import SPECS
 from recloop.validation.suite import Verdicts
 
 STORED_COLUMNS = {

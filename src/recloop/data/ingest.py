@@ -40,7 +40,7 @@ from recloop.data.quarantine import quarantine_frame
 from recloop.data.readers import RawBatch, batch_from_frame, read_batch
 from recloop.errors import UnusableInputError
 from recloop.settings import Settings
-from recloop.validation.frame import SPECS, validation_frame
+from recloop.data.validation_frame import SPECS, text_length_parameters, validation_frame
 from recloop.validation.suite import Verdicts, validate
 
 STATUSES = ("accepted", "partial", "rejected", "duplicate")
@@ -160,6 +160,7 @@ def _validate_and_store(engine: sa.Engine, settings: Settings, batch: _Batch) ->
     frame = validation_frame(batch.raw, kind, settings)
     with engine.connect() as connection:
         parameters, conditions = _suite_inputs(connection, kind, settings, batch.raw, frame)
+    parameters = {**text_length_parameters(kind), **parameters}
     verdicts = validate(frame, kind, parameters, conditions, settings.ingest.chunk_rows)
     batch_log.set_stage(engine, batch.batch_id, "storing")
     for attempt in (1, 2):

@@ -4,11 +4,13 @@ Library entry points (the continual loop calls these)::
 
     from recloop.drift import run_drift_check, decide_retrain
     result = run_drift_check(settings, reference_events, current_events, items, scorer=champion)
-    decision = decide_retrain(settings, drift=result, champion_created_at=..., new_events=...)
-    recloop.notify.notify_drift(settings, result, decision)
+    decision = decide_retrain(
+        settings, drift=result, champion_window_end=..., data_end=..., new_events=...
+    )
 
-``recloop.drift.monitor.check_store`` does the same from the event store (CLI and flow).
-Evidently is imported only when a check runs.
+The drift stage knows neither the registry nor alerts: ``recloop.loop.monitor.check_store``
+composes drift, registry and notify over the event store (``recloop drift`` and the monitor
+flow). Evidently is imported only when a check runs.
 """
 
 from recloop.drift.detect import DriftResult, FeatureStat, run_drift_check

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from recloop.clock import SECONDS_PER_DAY
 from recloop.columns import TIMESTAMP_COL
 from recloop.drift.features import (
     FEATURE_KINDS,
@@ -26,12 +27,13 @@ from recloop.drift.features import (
     window_features,
 )
 from recloop.drift.policy import DriftPolicy, load_policy
+from recloop.drift.report import log_to_mlflow, save_reports
 from recloop.errors import UnusableInputError
 from recloop.scorer import Scorer
+from recloop.serving import load_recommender
 from recloop.settings import Settings
 
 Window = tuple[int, int]
-SECONDS_PER_DAY = 86_400
 
 
 @dataclass
@@ -98,6 +100,8 @@ class DriftResult:
         }
 
 
+# Long: one recipe read top to bottom (features, Evidently, policy, relevance, report);
+# its steps are each a call already.
 def run_drift_check(
     settings: Settings,
     reference_events: pd.DataFrame,
@@ -171,8 +175,6 @@ def run_drift_check(
     )
     result.seconds = time.perf_counter() - started
     if save_report:
-        from recloop.drift.report import log_to_mlflow, save_reports
-
         save_reports(result, snapshots, settings.reports_dir)
         if cfg.log_to_mlflow:
             log_to_mlflow(settings, result)
@@ -365,7 +367,5 @@ def _default_current(events: pd.DataFrame, days: int) -> Window:
 
 
 def _load_scorer(champion: Any) -> Scorer:
-    """The champion's ``Recommender`` (lazy import: serving pulls torch)."""
-    from recloop.serving import load_recommender
-
+    """The champion's ``Recommender``."""
     return load_recommender(champion.model_uri)

@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from recloop.pages import render
 from recloop.settings import Settings
+from recloop.tracking import configure_mlflow
 
 MAX_ROWS_IN_SUMMARY = 10
 
@@ -91,8 +93,6 @@ def log_to_mlflow(settings: Settings, result: Any) -> str | None:
     """
     import mlflow
 
-    from recloop.tracking import configure_mlflow
-
     configure_mlflow(settings)
     active = mlflow.active_run()
     context = (
@@ -131,7 +131,6 @@ def _index_html(result: Any, tables: list[str]) -> str:
     """A small self-contained page: recloop's verdict, the statistics, links to Evidently
     (``templates/drift_report.html.j2``; feature names and summaries come from the data,
     so the template escapes them)."""
-    from recloop.pages import render
 
     rows = [
         {

@@ -1,18 +1,18 @@
 """When to retrain: drift, decaying live relevance, an old champion, or enough new data.
 
-A plain function the continual loop calls; every decision carries its reasons, in words an
-operator can read in an alert or a run log, so "why did it retrain?" always has an answer.
+A plain function the continual loop and the drift monitor call; every decision carries its
+reasons, in words an operator can read in an alert or a run log, so "why did it retrain?"
+always has an answer. The champion's age is read on the data clock (``recloop.clock``).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from recloop.clock import champion_age_days
+from recloop.drift.detect import DriftResult
 from recloop.settings import Settings
-
-SECONDS_PER_DAY = 86_400
 
 
 @dataclass
@@ -30,10 +30,10 @@ class TriggerDecision:
 def decide_retrain(
     settings: Settings,
     *,
-    drift: Any | None = None,
-    champion_created_at: int | None = None,
+    drift: DriftResult | None = None,
+    champion_window_end: int | None = None,
     new_events: int | None = None,
-    now: int | None = None,
+    data_end: int | None = None,
     has_champion: bool = True,
 ) -> TriggerDecision:
     """Apply the retrain trigger policy (``settings.drift``).
@@ -42,9 +42,11 @@ def decide_retrain(
         settings: recloop settings; thresholds come from ``settings.drift``.
         drift: a ``DriftResult`` (drift verdict and, with a champion, its hit rate@k on the
             reference and current windows); None skips both checks.
-        champion_created_at: Unix seconds when the champion version was registered.
+        champion_window_end: end of the champion's training window (Unix seconds): its
+            birth on the data clock.
         new_events: events that arrived after the champion's training window ended.
-        now: Unix seconds "now" (default: wall time; a replay passes its simulated clock).
+        data_end: one past the newest event judged (Unix seconds): "now" on the data
+            clock. The age check runs when both it and ``champion_window_end`` are given.
         has_champion: False when nothing is in production yet: always retrain.
 
     Returns:
@@ -74,9 +76,8 @@ def decide_retrain(
                 f"(hit rate@{settings.eval.k} {ref:.3f} -> {cur:.3f}; "
                 f"limit {cfg.max_relevance_decay:.0%})"
             )
-    if champion_created_at is not None:
-        clock = now if now is not None else int(time.time())
-        age_days = (clock - champion_created_at) / SECONDS_PER_DAY
+    if champion_window_end is not None and data_end is not None:
+        age_days = champion_age_days(champion_window_end, data_end)
         checks["champion_age_days"] = round(age_days, 2)
         if age_days > cfg.max_champion_age_days:
             reasons.append(
@@ -91,7 +92,7 @@ def decide_retrain(
     return TriggerDecision(should_retrain=bool(reasons), reasons=reasons, checks=checks)
 
 
-def relevance_decay(drift: Any, min_cases: int) -> float | None:
+def relevance_decay(drift: DriftResult, min_cases: int) -> float | None:
     """Relative drop of the champion's hit rate from reference to current window.
 
     None when there is no model signal or too few next-item cases to judge. Note the

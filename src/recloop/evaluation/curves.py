@@ -15,9 +15,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from recloop.evaluation.harness import EvalResult, Popularity, evaluate_lists
+from recloop.evaluation.harness import EvalResult, Popularity, evaluate_lists, score_cases
 from recloop.evaluation.protocols import EvalCases
 from recloop.scorer import ListRecommender
+from recloop.serving.mmr import mmr_rerank
 
 
 def metric_curve(result: EvalResult, ks: Sequence[int]) -> pd.DataFrame:
@@ -123,7 +124,6 @@ def _recommend_lists(model: ListRecommender, cases: EvalCases, lam: float, k: in
 
 def _masked_scores(model, cases: EvalCases) -> np.ndarray:
     """(n_cases, n_items) float64 scores, the history and excluded items at -inf."""
-    from recloop.evaluation.harness import score_cases
 
     scores = np.asarray(score_cases(model, cases, 0, len(cases)), dtype=np.float64).copy()
     column = {int(item): j for j, item in enumerate(model.item_ids)}
@@ -135,7 +135,6 @@ def _masked_scores(model, cases: EvalCases) -> np.ndarray:
 
 def _batched_mmr_lists(model, cases: EvalCases, scores: np.ndarray, lam: float, k: int):
     """Recommender's selection (``Recommender._select``) on precomputed scores."""
-    from recloop.serving.mmr import mmr_rerank
 
     known = set(int(i) for i in model.item_ids)
     embeddings = np.asarray(model.item_text_embeddings)

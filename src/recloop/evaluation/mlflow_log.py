@@ -2,7 +2,7 @@
 
 Kept apart from the harness so that evaluation itself has no side effects (the trainer calls
 ``evaluate_scorer`` every epoch). MLflow metric names cannot hold ``@``: ``ndcg@10`` is
-logged as ``ndcg_at_10``.
+logged as ``ndcg_at_10`` (``recloop.tracking.metric_key``).
 """
 
 from __future__ import annotations
@@ -13,13 +13,9 @@ import pandas as pd
 
 from recloop.errors import RecloopError
 from recloop.evaluation.harness import EvalResult
+from recloop.tracking import metric_key
 
 SLICES = ("activity", "scenario", "cold_item")
-
-
-def mlflow_metric_name(key: str) -> str:
-    """``"ndcg@10"`` -> ``"ndcg_at_10"`` (MLflow names allow letters, digits, _-./ and space)."""
-    return key.replace("@", "_at_")
 
 
 def log_evaluation(
@@ -51,7 +47,7 @@ def log_evaluation(
     if mlflow.active_run() is None:
         raise RecloopError("log_evaluation needs an active MLflow run")
     logged = {
-        prefix + mlflow_metric_name(key): float(value)
+        prefix + metric_key(key): float(value)
         for key, value in result.metrics.items()
         if math.isfinite(value)
     }
@@ -68,7 +64,7 @@ def log_evaluation(
     if curve is not None and not curve.empty:
         _log_curve(curve, prefix, folder)
     if frontier is not None and not frontier.empty:
-        from recloop.evaluation.plots import plot_frontier
+        from recloop.evaluation.plots import plot_frontier  # matplotlib: only when plotting
 
         mlflow.log_table(frontier, artifact_file=f"{folder}/frontier.json")
         figure = plot_frontier(frontier)
@@ -80,7 +76,7 @@ def log_evaluation(
 def _log_curve(curve: pd.DataFrame, prefix: str, folder: str) -> None:
     import mlflow
 
-    from recloop.evaluation.plots import plot_metric_curve
+    from recloop.evaluation.plots import plot_metric_curve  # matplotlib: likewise
 
     mlflow.log_table(curve, artifact_file=f"{folder}/metric_vs_k.json")
     for _, row in curve.iterrows():
@@ -96,7 +92,7 @@ def _log_curve(curve: pd.DataFrame, prefix: str, folder: str) -> None:
 
 def _flat(table: pd.DataFrame) -> pd.DataFrame:
     """Column names without '@' (MLflow tables accept them, but keep them greppable)."""
-    return table.rename(columns=lambda c: mlflow_metric_name(str(c)))
+    return table.rename(columns=lambda c: metric_key(str(c)))
 
 
 def _close(figure) -> None:

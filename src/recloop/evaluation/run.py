@@ -17,12 +17,17 @@ import numpy as np
 import pandas as pd
 
 from recloop.columns import ITEM_COL, TIMESTAMP_COL
+from recloop.data.store import load_events, load_items
 from recloop.errors import UnusableInputError
 from recloop.evaluation.baselines import BASELINES, build_baseline
 from recloop.evaluation.curves import metric_curve, mmr_frontier, supports_mmr
 from recloop.evaluation.harness import EvalResult, evaluate_scorer
+from recloop.evaluation.mlflow_log import log_evaluation
 from recloop.evaluation.protocols import EvalCases, leave_one_out, loo_cases, next_window_cases
+from recloop.model.text import catalog_text_embeddings
+from recloop.serving import load_recommender
 from recloop.settings import Settings
+from recloop.tracking import configure_mlflow
 
 PROTOCOLS = ("loo", "next-window")
 DAY = 86400
@@ -106,15 +111,13 @@ def load_model(
         return model, time.perf_counter() - start
     from pathlib import Path
 
-    from recloop.serving import load_recommender
-
     if ":" in name_or_uri and not Path(name_or_uri).exists():
-        from recloop.tracking import configure_mlflow
-
         configure_mlflow(settings)  # models:/..., runs:/... resolve against the workspace
     return load_recommender(name_or_uri), 0.0
 
 
+# Long: the `recloop evaluate` recipe in order (load, protocol, score, curves, log);
+# each step is a call already.
 def evaluate_model(
     settings: Settings,
     model: str,
@@ -144,7 +147,6 @@ def evaluate_model(
     Returns:
         EvaluationRun.
     """
-    from recloop.data.store import load_events, load_items
 
     cfg = settings.eval
     k = k or cfg.k
@@ -209,7 +211,6 @@ def _embeddings(scorer, items: pd.DataFrame, settings: Settings, text_ild: bool)
         return np.asarray(own)
     if not text_ild:
         return None
-    from recloop.model.text import catalog_text_embeddings
 
     catalog = items.set_index(ITEM_COL).reindex(scorer.item_ids).reset_index()
     catalog[["title", "genres"]] = catalog[["title", "genres"]].fillna("")
@@ -219,9 +220,6 @@ def _embeddings(scorer, items: pd.DataFrame, settings: Settings, text_ild: bool)
 def log_run(settings: Settings, run: EvaluationRun) -> str:
     """Log ``run`` as one MLflow run of the workspace experiment; returns its id."""
     import mlflow
-
-    from recloop.evaluation.mlflow_log import log_evaluation
-    from recloop.tracking import configure_mlflow
 
     configure_mlflow(settings)
     with mlflow.start_run(run_name=f"evaluate-{_short(run.model)}-{run.protocol}") as active:

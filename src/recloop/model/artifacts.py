@@ -111,7 +111,7 @@ def load_net(model_dir: Path) -> tuple[Any, dict[str, Any]]:
     """Rebuild the network from a model directory (CPU, eval mode)."""
     from safetensors.torch import load_file
 
-    from recloop.model.network import NetConfig, RecommenderNet
+    from recloop.model.network import NetConfig, RecommenderNet  # torch: only to rebuild a net
 
     config = read_config(model_dir)
     net = RecommenderNet(NetConfig.from_dict(config["net"]))

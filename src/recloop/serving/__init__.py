@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from recloop.serving.loading import local_model_dir
+from recloop.serving.recommender import Recommender
+
 if TYPE_CHECKING:
-    from recloop.serving.recommender import Recommender
     from recloop.settings import Settings
 
 
@@ -25,9 +27,6 @@ def load_recommender(model_uri_or_dir: str | Path, settings: Settings | None = N
     Returns:
         Recommender: ready to score.
     """
-    from recloop.serving.loading import local_model_dir
-    from recloop.serving.recommender import Recommender
-
     with local_model_dir(model_uri_or_dir, settings) as model_dir:
         recommender = Recommender.load(model_dir)
     if settings is not None:

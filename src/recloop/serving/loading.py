@@ -13,13 +13,11 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from recloop.errors import NotFoundError
 from recloop.model.artifacts import CONFIG_FILE, WEIGHTS_FILE
-
-if TYPE_CHECKING:
-    from recloop.settings import Settings
+from recloop.settings import Settings
 
 DOWNLOAD_PREFIX = "recloop-model-"
 
@@ -42,8 +40,6 @@ def point_mlflow_at_workspace(settings: Settings | None) -> None:
     if settings is None:
         if mlflow.is_tracking_uri_set():
             return
-        from recloop.settings import Settings
-
         settings = Settings()
     # Reading needs only the store (configure_mlflow also selects the experiment to log to).
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from recloop.model.artifacts import load_items
-
-if TYPE_CHECKING:
-    from recloop.settings import ServingSettings
+from recloop.settings import ServingSettings
 
 MODEL_NAME_IN_RUN = "model"
 
@@ -98,9 +95,8 @@ def log_recommender(
     import mlflow
     import pandas as pd
 
-    import recloop
-    from recloop.serving import pyfunc_model
-    from recloop.settings import ServingSettings
+    import recloop  # the package's own folder: shipped as the model's code
+    from recloop.serving import pyfunc_model  # imports mlflow (seconds): only when logging
 
     serving = serving or ServingSettings()
     model_dir = Path(model_dir)

@@ -37,7 +37,7 @@ JSON, wrong column types). ``recloop serve`` runs the same scoring server behind
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -45,10 +45,10 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
+from recloop.errors import RecloopError
 from recloop.serving.http_guard import REJECTED_ERROR_CLASS
-
-if TYPE_CHECKING:
-    from recloop.settings import ServingSettings
+from recloop.serving.recommender import Recommender
+from recloop.settings import ServingSettings
 
 MODEL_DIR_ARTIFACT = "model_dir"
 HISTORY_COL = "history"
@@ -86,8 +86,6 @@ def serving_limits(model_config: dict[str, Any] | None) -> ServingSettings:
     """The ``ServingSettings`` of a model config; defaults for keys it lacks (a version
     logged before the limits existed has none)."""
     from pydantic import ValidationError
-
-    from recloop.settings import ServingSettings
 
     known = set(ServingSettings.model_fields)
     try:
@@ -162,8 +160,6 @@ class RecloopPyfunc(mlflow.pyfunc.PythonModel):
     """Top-K recommendations with MMR and explanations for each input history."""
 
     def load_context(self, context: Any) -> None:
-        from recloop.serving.recommender import Recommender
-
         self.limits = serving_limits(getattr(context, "model_config", None))
         self.recommender = Recommender.load(context.artifacts[MODEL_DIR_ARTIFACT])
         self.recommender.max_mmr_pool = self.limits.max_mmr_pool
@@ -171,8 +167,6 @@ class RecloopPyfunc(mlflow.pyfunc.PythonModel):
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict | None = None
     ) -> pd.DataFrame:
-        from recloop.errors import RecloopError
-
         if not isinstance(model_input, pd.DataFrame) or HISTORY_COL not in model_input.columns:
             raise RequestRejected(f"input needs a {HISTORY_COL!r} column of item-id lists")
         if len(model_input) > self.limits.max_rows:

@@ -16,6 +16,7 @@ import pandas as pd
 from recloop.columns import ITEM_COL, TITLE_COL
 from recloop.errors import UnusableInputError
 from recloop.model import artifacts
+from recloop.model.inputs import left_pad
 from recloop.model.new_items import NewItemBoost, item_birth_days, new_arrivals, to_days
 from recloop.serving.mmr import mmr_rerank
 
@@ -100,9 +101,7 @@ class Recommender:
         the model's bonus. Unknown ids are ignored; seen items are not masked. An empty
         history scores items by log popularity.
         """
-        import torch
-
-        from recloop.training.sequences import left_pad
+        import torch  # heavy: only when a model scores
 
         columns = [self.split_known(h)[0] for h in histories]
         days = to_days(times, len(columns))

@@ -16,8 +16,7 @@ import numpy as np
 
 from recloop.model.network import RecommenderNet
 from recloop.model.new_items import NewItemBoost, item_birth_days, new_arrivals
-from recloop.training.loop import VALIDATION_K
-from recloop.training.objective import ranking_metrics, validation_scores
+from recloop.training.objective import VALIDATION_K, ranking_metrics, validation_scores
 from recloop.training.prepare import TrainingProblem
 
 

@@ -12,9 +12,13 @@ rather than resuming someone else's run.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 CHECKPOINT_FILE = "checkpoint.pt"
 
@@ -50,3 +54,14 @@ def load_checkpoint(work_dir: Path, fingerprint: str) -> dict[str, Any] | None:
 def remove_checkpoint(work_dir: Path) -> None:
     """Drop the checkpoint once the final model is written (it is large and now stale)."""
     checkpoint_path(work_dir).unlink(missing_ok=True)
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short hash of the settings and data a run depends on (for resuming)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            digest.update(np.ascontiguousarray(part).tobytes())
+        else:
+            digest.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]

@@ -19,11 +19,15 @@ import torch
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from recloop.training.checkpoint import load_checkpoint, save_checkpoint
-from recloop.training.objective import NextItemObjective, ranking_metrics, validation_scores
+from recloop.training.objective import (
+    VALIDATION_K,
+    NextItemObjective,
+    ranking_metrics,
+    validation_scores,
+)
 from recloop.training.setup import Outcome, TrainingRun
 
 log = logging.getLogger(__name__)
-VALIDATION_K = 10
 
 
 class EpochPermutation(Sampler[int]):
@@ -65,6 +69,8 @@ def _optimizer(objective: NextItemObjective, run: TrainingRun) -> torch.optim.Op
     return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
 
 
+# Long: the epoch loop with its resume, early-stopping and checkpoint bookkeeping kept in
+# one place, where their order is visible.
 def run_training(
     run: TrainingRun,
     *,

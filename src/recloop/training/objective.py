@@ -7,10 +7,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from recloop.evaluation.metrics import relevance_per_case
+from recloop.model.inputs import left_pad
 from recloop.model.network import RecommenderNet
 from recloop.model.text_tower import ItemTextEncoder
 from recloop.training.prepare import ValidationCase
-from recloop.training.sequences import left_pad
+
+VALIDATION_K = 10  # validation ranks the top 10 (early stopping, new-item calibration)
 
 
 class NextItemObjective(nn.Module):
@@ -103,7 +106,6 @@ def validation_scores(
 
 def ranking_metrics(scores: np.ndarray, cases: list[ValidationCase], k: int) -> dict[str, float]:
     """Recall@k and NDCG@k of masked scores (evaluation's metric definitions)."""
-    from recloop.evaluation.metrics import relevance_per_case
 
     top = np.argsort(-scores, axis=1, kind="stable")[:, :k] + 1
     per_case = relevance_per_case(top, [c.targets for c in cases])

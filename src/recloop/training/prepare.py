@@ -94,6 +94,8 @@ def build_vocabulary(
     return pd.concat([old, new]).reset_index()
 
 
+# Long: building the problem is one sequence of filters whose order matters (see the
+# module docstring); split, the order would be harder to check.
 def prepare_problem(
     events: pd.DataFrame,
     items: pd.DataFrame,

@@ -187,14 +187,3 @@ def sample_windows(windows: TrainingWindows, n_targets: int, seed: int) -> Train
     counts = (windows.weights[order] > 0).sum(axis=1)
     keep = order[: int(np.searchsorted(np.cumsum(counts), n_targets)) + 1]
     return windows.take(np.sort(keep))
-
-
-def left_pad(histories: list[np.ndarray], max_len: int) -> np.ndarray:
-    """Right-align the last ``max_len`` indices of each history into a 0-padded matrix."""
-    width = max(1, min(max_len, max((len(h) for h in histories), default=1)))
-    out = np.zeros((len(histories), width), dtype=np.int64)
-    for row, hist in enumerate(histories):
-        tail = np.asarray(hist[-width:], dtype=np.int64)
-        if len(tail):
-            out[row, width - len(tail) :] = tail
-    return out

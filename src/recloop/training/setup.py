@@ -17,8 +17,9 @@ from recloop.model.artifacts import save_model_dir
 from recloop.model.network import NetConfig, RecommenderNet
 from recloop.model.text import cached_text_embeddings, item_texts, load_encoder
 from recloop.model.text_tower import ItemTextEncoder, merged_encoder, wrap_lora
+from recloop.serving.loading import local_model_dir
 from recloop.settings import Settings
-from recloop.training.checkpoint import remove_checkpoint
+from recloop.training.checkpoint import fingerprint, remove_checkpoint
 from recloop.training.prepare import TrainingProblem, prepare_problem
 from recloop.training.sequences import TrainingWindows, sample_windows, training_windows
 from recloop.training.warm_start import Parent, grow_into, load_parent
@@ -117,6 +118,8 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+# Long: data, text, network, optimiser and schedule are built in an order the resume
+# fingerprint depends on; kept as one recipe.
 def build_run(
     settings: Settings,
     events: pd.DataFrame,
@@ -128,9 +131,6 @@ def build_run(
     out_dir: str | Path | None,
 ) -> TrainingRun:
     """Prepare data, item text and the network for :func:`run_training`."""
-    from recloop.serving.loading import local_model_dir
-    from recloop.training.trainer import fingerprint
-
     cfg = settings.train
     seed_everything(cfg.seed)
     parent = None

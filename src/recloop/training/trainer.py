@@ -13,20 +13,19 @@ autocast) and the CPU otherwise; on several GPUs the same code runs under
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from recloop.settings import Settings
+from recloop.training.calibration import calibrate_new_item_boost
+from recloop.training.loop import run_training
+from recloop.training.setup import build_run
 
 log = logging.getLogger(__name__)
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -46,6 +45,7 @@ class TrainResult:
     resumed_from_epoch: int = 0  # epochs already done when the last attempt started
 
 
+# Long: mostly the docstring (the training contract); the body is four calls.
 def train_recommender(
     settings: Settings,
     events: pd.DataFrame,
@@ -82,10 +82,6 @@ def train_recommender(
         carries; work after it was lost and is counted once, in the attempt that redid it)
         and ``attempts`` / ``resumed_from_epoch`` say that it resumed.
     """
-    from recloop.training.calibration import calibrate_new_item_boost
-    from recloop.training.loop import run_training
-    from recloop.training.setup import build_run
-
     started = time.perf_counter()
     run = build_run(
         settings,
@@ -131,14 +127,3 @@ def train_recommender(
 def is_main_process() -> bool:
     """True unless this is a non-zero rank of ``accelerate launch`` / ``torchrun``."""
     return int(os.environ.get("RANK", "0")) == 0
-
-
-def fingerprint(*parts: Any) -> str:
-    """A short hash of the settings and data a run depends on (for resuming)."""
-    digest = hashlib.sha256()
-    for part in parts:
-        if isinstance(part, np.ndarray):
-            digest.update(np.ascontiguousarray(part).tobytes())
-        else:
-            digest.update(json.dumps(part, sort_keys=True, default=str).encode())
-    return digest.hexdigest()[:16]

@@ -32,8 +32,6 @@ from typing import Any
 
 import pandas as pd
 
-from recloop.validation.frame import text_length_parameters
-
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 SUITE_VERSION = {"events": 2, "items": 2, "users": 2}
 RESULT_FORMAT = {"result_format": "COMPLETE", "return_unexpected_index_query": False}
@@ -82,12 +80,11 @@ def validate(
         frame: from ``validation_frame`` (RangeIndex = row positions).
         kind: events, items or users.
         parameters: values of the suite's ``$PARAMETER`` references; the text length
-            limits (``<col>_max_length``) are added here, from the store schema.
+            limits (``<col>_max_length``, from the store schema) included.
         conditions: which ``requires`` conditions hold for this batch.
         chunk_rows: rows per GX run (bounds memory on large batches).
     """
     started = time.perf_counter()
-    parameters = {**text_length_parameters(kind), **parameters}
     validation = _validation_definition(kind, frozenset(conditions))
     # Only the columns the active expectations read: GX copies the frame per expectation.
     columns = [c for c in frame.columns if c in referenced_columns(kind, frozenset(conditions))]

@@ -1,7 +1,6 @@
-"""The promotion gate: a challenger replaces the champion only when every check passes.
+"""The gate's decision: a pure function of metrics, per-user arrays and the infra probe.
 
-The policy lives in a versioned YAML file (``settings.gate.policy_file``, default
-``gate_policy.yaml`` next to this module). Checks, all evaluated on the same fresh holdout:
+Checks, all on the same fresh holdout:
 
 - **metrics finite**: every metric the policy names exists and is finite (both models);
 - **floors**: absolute minimums, checked with MLflow's ``MetricThreshold`` /
@@ -13,87 +12,27 @@ The policy lives in a versioned YAML file (``settings.gate.policy_file``, defaul
   ``min_absolute_change`` when positive) and a paired bootstrap over holdout users gives a
   one-sided p-value <= ``alpha``;
 - **infrastructure**: the pyfunc loads in a fresh process, answers for every holdout user,
-  returns no NaN, and its p95 one-user latency is within budget.
+  returns no NaN, and its p95 one-user latency is within budget (measured by
+  ``recloop.gate.infra``).
 
 With no champion the **bootstrap rule** applies: floors and infrastructure only. The gate
 fails closed: a policy without floors, a missing or non-finite metric, or any error while
-evaluating rejects. The decision logic is pure functions over metric dicts and per-user
-arrays (:func:`decide`); :func:`evaluate_gate` runs the models, :func:`apply_decision`
-records the outcome and promotes.
+evaluating rejects.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from recloop.errors import RecloopError
-from recloop.settings import Settings
-
-if TYPE_CHECKING:
-    from recloop.registry import HistoryEntry
+from recloop.evaluation.significance import paired_bootstrap
+from recloop.gate.policy import GatePolicy
 
 CheckKind = Literal["policy", "finite", "floor", "tolerance", "gain", "infra", "error"]
-
-
-class InfraPolicy(BaseModel):
-    """Checks on the registered pyfunc itself."""
-
-    fresh_process_load: bool = True
-    load_timeout_seconds: float = Field(300, gt=0)
-    min_answered_fraction: float = Field(1.0, gt=0, le=1)
-    p95_latency_ms: float = Field(gt=0)
-    latency_requests: int = Field(30, gt=0)
-
-
-class GainPolicy(BaseModel):
-    """Required improvement of the primary metric over the champion."""
-
-    min_gain: float = Field(0.0, ge=0)
-    alpha: float = Field(gt=0, lt=1)
-
-
-class GatePolicy(BaseModel):
-    """The parsed ``gate_policy.yaml`` (see that file for the meaning of each field)."""
-
-    version: int
-    k: int = Field(gt=0)
-    primary_metric: str
-    direction: dict[str, Literal["higher", "lower"]] = Field(default_factory=dict)
-    floors: dict[str, float]
-    tolerances: dict[str, float] = Field(default_factory=dict)
-    required_gain: GainPolicy
-    infrastructure: InfraPolicy
-
-    @field_validator("floors")
-    @classmethod
-    def _floors_present(cls, floors: dict[str, float]) -> dict[str, float]:
-        if not floors:
-            raise ValueError("no absolute floors configured (the gate fails closed)")
-        return floors
-
-    @field_validator("tolerances")
-    @classmethod
-    def _tolerances_fractions(cls, tolerances: dict[str, float]) -> dict[str, float]:
-        bad = {k: v for k, v in tolerances.items() if not 0 <= v < 1}
-        if bad:
-            raise ValueError(f"tolerances must be fractions in [0, 1): {bad}")
-        return tolerances
-
-    def greater_is_better(self, metric: str) -> bool:
-        return self.direction.get(metric, "higher") == "higher"
-
-    def metrics_needed(self, with_champion: bool) -> list[str]:
-        names = set(self.floors)
-        if with_champion:
-            names |= set(self.tolerances) | {self.primary_metric}
-        return sorted(names)
 
 
 @dataclass
@@ -135,21 +74,6 @@ class GateDecision:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def load_gate_policy(path: str | Path) -> GatePolicy:
-    """Read and validate a gate policy; a bad or empty policy is a one-line error (exit 2)."""
-    import yaml
-
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-        return GatePolicy.model_validate(raw or {})
-    except OSError as exc:
-        raise RecloopError(f"gate policy {path}: {exc.strerror}", exit_code=2) from None
-    except (yaml.YAMLError, ValidationError) as exc:
-        first = str(exc).replace("\n", " ")[:300]
-        raise RecloopError(f"gate policy {path} is invalid: {first}", exit_code=2) from None
 
 
 # ---- pure checks ----------------------------------------------------------------------
@@ -259,8 +183,6 @@ def gain_checks(
         challenger_per_user: the primary metric per holdout user, same user order as
             ``champion_per_user``.
     """
-    from recloop.evaluation import paired_bootstrap
-
     a = np.asarray(challenger_per_user, dtype=float)
     b = np.asarray(champion_per_user, dtype=float)
     name, gain = policy.primary_metric, policy.required_gain
@@ -441,21 +363,18 @@ def _num(value: Any) -> float | None:
         return float("nan")
 
 
-def evaluate_gate(
-    settings: Settings,
-    challenger_uri: str,
-    champion_uri: str | None,
-    holdout_cases: Any,
-    **scoring: Any,
-) -> GateDecision:
-    """Run both models on the holdout and decide; see ``recloop.gate_evaluation``."""
-    from recloop.gate_evaluation import evaluate_gate as run
-
-    return run(settings, challenger_uri, champion_uri, holdout_cases, **scoring)
-
-
-def apply_decision(settings: Settings, version: str, decision: GateDecision) -> HistoryEntry | None:
-    """Record the decision and promote a passing version; see ``recloop.gate_evaluation``."""
-    from recloop.gate_evaluation import apply_decision as apply
-
-    return apply(settings, version, decision)
+def superseded(decision: GateDecision, gated_against: str | None, current: str | None):
+    """A passing decision turned into a rejection: its champion is no longer the champion."""
+    reason = (
+        f"the champion changed from version {gated_against or 'none'} to "
+        f"{current or 'none'} while this candidate was trained and gated; not promoted"
+    )
+    check = Check("champion_unchanged", "error", False, detail=reason)
+    rejected = replace(
+        decision,
+        passed=False,
+        reasons=[*decision.reasons, reason],
+        checks=[*decision.checks, check],
+    )
+    rejected.markdown = render_markdown(rejected, "Promotion gate (superseded)")
+    return rejected

@@ -3,7 +3,7 @@
 Three ways a training stops early, and what happens to its MLflow run:
 
 - **SIGTERM or SIGINT** (a scheduler cancelling, Ctrl-C): :func:`signals_interrupt` turns
-  the signal into :class:`recloop.errors.Interrupted`; the pipeline ends the run as
+  the signal into :class:`recloop.errors.Interrupted`; ``recloop.loop.train`` ends the run as
   ``KILLED``, tags why (``recloop.end_reason``), logs a warning, and the CLI exits
   128 + the signal's number (143, 130). The checkpoint stays: the same command resumes.
 - **An exception**: MLflow's own ``with start_run()`` ends the run ``FAILED``.
@@ -36,15 +36,17 @@ from contextlib import contextmanager
 from typing import Any
 
 from recloop.errors import Interrupted
+from recloop.registry.tags import (
+    TAG_END_REASON,
+    TAG_HEARTBEAT,
+    TAG_OWNER_HOST,
+    TAG_OWNER_PID,
+    TAG_OWNER_STARTED,
+)
 from recloop.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TAG_OWNER_HOST = "recloop.owner_host"
-TAG_OWNER_PID = "recloop.owner_pid"
-TAG_OWNER_STARTED = "recloop.owner_started"  # the owner process's start, Unix seconds
-TAG_HEARTBEAT = "recloop.heartbeat"  # Unix seconds of the owner's last sign of life
-TAG_END_REASON = "recloop.end_reason"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 

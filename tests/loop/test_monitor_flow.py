@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,14 +10,13 @@ import pytest
 from recloop.drift.shifts import rating_inflation
 
 WEEK = 7 * 86_400
-FLOW_FILE = Path(__file__).resolve().parents[2] / "flows" / "monitor.py"
 
 
 def _flow_module():
-    spec = importlib.util.spec_from_file_location("recloop_flows_monitor", FLOW_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The flows as the installed package ships them (flows/monitor.py re-exports them)."""
+    from recloop.loop import flows
+
+    return flows
 
 
 @pytest.fixture

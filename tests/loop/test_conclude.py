@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from recloop import continual, registry
+from recloop import registry
 from recloop.gate import Check, GateDecision, render_markdown
+from recloop.loop import stages as continual
+from recloop.loop.plan import StepPlan
+from recloop.loop.train import Candidate
 
-from .test_registry import mark_passed, register
+from ..registry.test_registry import mark_passed, register
 
 
 def passing_decision() -> GateDecision:
@@ -18,8 +21,8 @@ def passing_decision() -> GateDecision:
     return decision
 
 
-def step_plan(parent) -> continual.StepPlan:
-    return continual.StepPlan("incremental", 0, 100, 200, parent)
+def step_plan(parent) -> StepPlan:
+    return StepPlan("incremental", 0, 100, 200, parent)
 
 
 @pytest.fixture
@@ -30,7 +33,7 @@ def champion_and_candidate(settings, tmp_path):
     registry.promote(settings, v1)
     plan = step_plan(registry.get_version(settings, v1))
     v2 = register(settings, tmp_path, 2, parent=v1).version
-    candidate = continual.Candidate(v2, f"models:/{settings.registry.model_name}/{v2}", None, 0)
+    candidate = Candidate(v2, f"models:/{settings.registry.model_name}/{v2}", None, 0)
     return v1, plan, candidate
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from recloop.pages import render
+
 ARMS = ("continual", "frozen", "full_retrain")
 ARM_LABELS = {
     "continual": "continual loop (champion)",
@@ -135,7 +137,6 @@ def render_html(summary: dict[str, Any], png: Path) -> str:
     The numbers are formatted here; ``templates/simulation_report.html.j2`` lays them out
     (and escapes them: gate reasons come from the data).
     """
-    from recloop.pages import render
 
     boot = summary.get("bootstrap") or {}
 

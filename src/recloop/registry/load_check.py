@@ -17,12 +17,14 @@ import tempfile
 from typing import TYPE_CHECKING, Any
 
 from recloop.errors import UnusableInputError
+from recloop.serving.answers import inspect_output
 from recloop.settings import Settings
+from recloop.tracking import configure_mlflow
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from recloop.registry import ModelVersionInfo
+    from recloop.registry.client import ModelVersionInfo
 
 
 def check_serves(settings: Settings, info: ModelVersionInfo) -> None:
@@ -36,10 +38,7 @@ def check_serves(settings: Settings, info: ModelVersionInfo) -> None:
         UnusableInputError: the artifacts do not download, the model does not load, or it
             does not answer a one-user request with finite numbers (exit 2).
     """
-    import mlflow
-
-    from recloop.gate_evaluation import _inspect_output  # the gate's notion of an answer
-    from recloop.tracking import configure_mlflow
+    import mlflow  # heavy: imported only when a version is about to become champion
 
     configure_mlflow(settings)
     # An empty or missing artifact folder is logged at INFO before the load fails: noise
@@ -53,7 +52,7 @@ def check_serves(settings: Settings, info: ModelVersionInfo) -> None:
     except Exception as exc:  # any failure to load or answer refuses the move (fail closed)
         why = f"loading {info.model_uri} failed: {type(exc).__name__}: {_first_line(exc)}"
         raise _refused(info, why) from None
-    answered, non_finite = _inspect_output(output, len(request))
+    answered, non_finite = inspect_output(output, len(request))  # as the gate judges it
     if answered != len(request):
         raise _refused(info, "it returned no recommendations for a one-user request")
     if non_finite:

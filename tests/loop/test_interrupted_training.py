@@ -142,7 +142,7 @@ def test_sigkilled_run_is_ended_failed_by_the_next_training_which_resumes_and_co
 
 def test_sigint_and_sigterm_become_interrupted_with_the_shell_exit_code():
     from recloop.errors import Interrupted
-    from recloop.training.run_lifecycle import signals_interrupt
+    from recloop.loop.run_lifecycle import signals_interrupt
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         before = signal.getsignal(signum)
@@ -156,7 +156,7 @@ def test_sigint_and_sigterm_become_interrupted_with_the_shell_exit_code():
 def test_stale_rule_pid_on_this_host_and_heartbeat_lease_elsewhere():
     import psutil
 
-    from recloop.training.run_lifecycle import owner_tags, stale_reason
+    from recloop.loop.run_lifecycle import owner_tags, stale_reason
 
     now = time.time()
     mine = owner_tags()

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from recloop.drift.detect import DriftResult
+from recloop.drift.triggers import TriggerDecision
 from recloop.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -39,7 +41,11 @@ class AlertOutcome:
 
 
 def notify_drift(
-    settings: Settings, result: Any, decision: Any | None = None, *, now: float | None = None
+    settings: Settings,
+    result: DriftResult,
+    decision: TriggerDecision | None = None,
+    *,
+    now: float | None = None,
 ) -> AlertOutcome:
     """Alert on a drift check's result, once per drift episode per cooldown.
 
@@ -47,7 +53,8 @@ def notify_drift(
         settings: recloop settings (``notify`` section, workspace for the state file).
         result: a ``DriftResult``.
         decision: the ``TriggerDecision`` taken on it (shown in the alert), optional.
-        now: Unix seconds (tests and replays); default: wall time.
+        now: Unix seconds on the clock of the data (the loop passes its newest event, so a
+            replay's cooldown runs on history's time); default: wall time.
 
     Returns:
         AlertOutcome: never raises for delivery problems.
@@ -79,7 +86,9 @@ def notify_drift(
     return outcome
 
 
-def format_drift_alert(result: Any, decision: Any | None = None) -> tuple[str, str]:
+def format_drift_alert(
+    result: DriftResult, decision: TriggerDecision | None = None
+) -> tuple[str, str]:
     """Title and body: what drifted, by how much, the decision, where the report is."""
     n = len(result.drifted_features)
     title = (

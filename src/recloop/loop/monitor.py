@@ -1,20 +1,28 @@
 """One monitoring pass over the store: windows, champion, drift, retrain decision, alert.
 
-Shared by ``recloop drift`` and the Prefect flow ``flows/monitor.py`` (which only wraps it).
-The continual loop, which already holds its windows and events, calls
-``run_drift_check`` and ``decide_retrain`` directly instead.
+It composes three stages (drift, registry, notify), hence its place in the loop package.
+Shared by ``recloop drift`` and the ``monitor`` flow (``recloop.loop.flows``), which only
+wraps it. The continual step, which already holds its windows and events, calls
+``run_drift_check`` and ``decide_retrain`` directly instead. The champion's age is read on
+the data clock (``recloop.clock``): the end of the current window against the end of the
+champion's training window.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from typing import Any
 
-from recloop.drift.detect import SECONDS_PER_DAY, DriftResult, Window, run_drift_check
+import pandas as pd
+
+from recloop.clock import SECONDS_PER_DAY, iso_date, parse_instant
+from recloop.data.store import load_events, load_items
+from recloop.drift.detect import DriftResult, Window, run_drift_check
 from recloop.drift.triggers import TriggerDecision, decide_retrain
 from recloop.errors import UnusableInputError
+from recloop.notify import AlertOutcome, notify_drift
+from recloop.registry import ModelVersionInfo, get_champion
 from recloop.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -26,7 +34,7 @@ class MonitorOutcome:
 
     result: DriftResult
     decision: TriggerDecision
-    alert: Any | None = None  # notify.AlertOutcome
+    alert: AlertOutcome | None = None
 
     def to_dict(self) -> dict[str, Any]:
         payload = self.result.to_dict()
@@ -59,15 +67,9 @@ def parse_window(text: str) -> Window:
 
 def _parse_instant(value: str, whole: str) -> int:
     try:
-        moment = datetime.fromisoformat(value) if "T" in value or " " in value else None
-        if moment is None:
-            day = date.fromisoformat(value)
-            moment = datetime(day.year, day.month, day.day)
+        return int(parse_instant(value))
     except ValueError:
         raise UnusableInputError(f"window {whole!r}: {value!r} is not an ISO date") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp())
 
 
 def check_store(
@@ -87,36 +89,8 @@ def check_store(
     Raises:
         UnusableInputError: a window is empty.
     """
-    from recloop.data.store import load_events, load_items
-    from recloop.registry import get_champion
-
     champion = get_champion(settings)
-    all_events = None
-    if current is None:
-        all_events = load_events(settings)
-        if all_events.empty:
-            raise UnusableInputError("the event store is empty; ingest events first")
-        end = int(all_events["timestamp"].max()) + 1
-        current = (end - settings.drift.current_window_days * SECONDS_PER_DAY, end)
-    if reference is None:
-        has_window = (
-            champion is not None
-            and champion.window_start is not None
-            and champion.window_end is not None
-        )
-        reference = (
-            (champion.window_start, champion.window_end) if has_window else (None, current[0])
-        )
-    ref_events = _slice_or_load(settings, all_events, reference, load_events)
-    cur_events = _slice_or_load(settings, all_events, current, load_events)
-    if cur_events.empty:
-        raise UnusableInputError(f"the current window {_fmt(current)} has no events")
-    if ref_events.empty:
-        raise UnusableInputError(f"the reference window {_fmt(reference)} has no events")
-    reference = (
-        reference[0] if reference[0] is not None else int(ref_events["timestamp"].min()),
-        reference[1],
-    )
+    reference, current, ref_events, cur_events = _windows(settings, champion, reference, current)
     result = run_drift_check(
         settings,
         ref_events,
@@ -134,20 +108,50 @@ def check_store(
         settings,
         drift=result,
         has_champion=champion is not None,
-        champion_created_at=champion.created_at if champion else None,
+        champion_window_end=champion.window_end if champion else None,
+        data_end=current[1],
         new_events=new_events,
     )
-    alert = None
-    if notify:
-        from recloop.notify import notify_drift
-
-        alert = notify_drift(settings, result, decision)
+    alert = notify_drift(settings, result, decision) if notify else None
     return MonitorOutcome(result=result, decision=decision, alert=alert)
 
 
+def _windows(
+    settings: Settings,
+    champion: ModelVersionInfo | None,
+    reference: tuple[int | None, int] | None,
+    current: Window | None,
+) -> tuple[Window, Window, pd.DataFrame, pd.DataFrame]:
+    """Both windows (defaults filled in, see :func:`check_store`) and their events."""
+    all_events = None
+    if current is None:
+        all_events = load_events(settings)
+        if all_events.empty:
+            raise UnusableInputError("the event store is empty; ingest events first")
+        end = int(all_events["timestamp"].max()) + 1
+        current = (end - settings.drift.current_window_days * SECONDS_PER_DAY, end)
+    if reference is None:
+        has_window = (
+            champion is not None
+            and champion.window_start is not None
+            and champion.window_end is not None
+        )
+        reference = (
+            (champion.window_start, champion.window_end) if has_window else (None, current[0])
+        )
+    ref_events = _slice_or_load(settings, all_events, reference)
+    cur_events = _slice_or_load(settings, all_events, current)
+    if cur_events.empty:
+        raise UnusableInputError(f"the current window {_fmt(current)} has no events")
+    if ref_events.empty:
+        raise UnusableInputError(f"the reference window {_fmt(reference)} has no events")
+    start = reference[0] if reference[0] is not None else int(ref_events["timestamp"].min())
+    return (start, reference[1]), current, ref_events, cur_events
+
+
 def _slice_or_load(
-    settings: Settings, all_events: Any, window: tuple[int | None, int], load_events: Any
-) -> Any:
+    settings: Settings, all_events: pd.DataFrame | None, window: tuple[int | None, int]
+) -> pd.DataFrame:
     """Events of ``[start, end)`` from the already loaded frame, or from the store."""
     start, end = window
     if all_events is None:
@@ -158,5 +162,5 @@ def _slice_or_load(
 
 
 def _fmt(window: tuple[int | None, int]) -> str:
-    start = "-" if window[0] is None else datetime.fromtimestamp(window[0], UTC).date().isoformat()
-    return f"{start}..{datetime.fromtimestamp(window[1], UTC).date().isoformat()}"
+    start = "-" if window[0] is None else iso_date(window[0])
+    return f"{start}..{iso_date(window[1])}"

@@ -22,7 +22,6 @@ sqlite:///<workspace>/mlflow.db``).
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import time
 from collections.abc import Callable
@@ -33,12 +32,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recloop.clock import SECONDS_PER_DAY, iso_date
 from recloop.columns import TIMESTAMP_COL
+from recloop.data.readers import Dataset, read_dataset
 from recloop.errors import UnusableInputError
+from recloop.evaluation.harness import evaluate_scorer
+from recloop.evaluation.protocols import EvalCases, next_window_cases
+from recloop.evaluation.significance import interval, stratified_bootstrap, two_sided_p
+from recloop.loop.simulation_report import ArmWeek, WeekRecord, summarize, write_report
+from recloop.registry import ModelVersionInfo, get_champion
+from recloop.serving import load_recommender
+from recloop.serving.recommender import Recommender
 from recloop.settings import Settings
-from recloop.simulation_report import ArmWeek, WeekRecord, summarize, write_report
 
-WEEK_SECONDS = 7 * 86_400
+WEEK_SECONDS = 7 * SECONDS_PER_DAY
 
 
 @dataclass
@@ -49,7 +56,7 @@ class Batches:
     weekly: list[tuple[int, int, str]]  # (start, end, path)
 
 
-def write_batches(dataset, out_dir: Path, bootstrap_weeks: int, weeks: int) -> Batches:
+def write_batches(dataset: Dataset, out_dir: Path, bootstrap_weeks: int, weeks: int) -> Batches:
     """Cut the history into a bootstrap batch and weekly batch files (canonical CSV)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     events = dataset.events
@@ -81,38 +88,22 @@ def write_batches(dataset, out_dir: Path, bootstrap_weeks: int, weeks: int) -> B
     return Batches(bootstrap, weekly)
 
 
-def load_continual_flow(settings: Settings) -> Callable[..., dict[str, Any]]:
-    """Import ``flows/continual.py`` (the real flow, not a copy of its logic)."""
-    path = settings.loop.flows_dir / "continual.py"
-    if not path.exists():
-        raise UnusableInputError(
-            f"flow file {path} not found; set RECLOOP_LOOP__FLOWS_DIR to recloop's flows/"
-        )
-    spec = importlib.util.spec_from_file_location("recloop_flows_continual", path)
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module.continual
-
-
 class ArmScorer:
     """Evaluates models on a week and caches loaded models by URI."""
 
     def __init__(self, settings: Settings, items: pd.DataFrame) -> None:
         self.settings = settings
         self.items = items
-        self._models: dict[str, Any] = {}
+        self._models: dict[str, Recommender] = {}
 
-    def model(self, uri_or_dir: str):
-        from recloop.serving import load_recommender
-
+    def model(self, uri_or_dir: str) -> Recommender:
         if uri_or_dir not in self._models:
             self._models[uri_or_dir] = load_recommender(uri_or_dir)
         return self._models[uri_or_dir]
 
-    def score_week(self, uri_or_dir: str, cases, train_seconds: float, version=None) -> ArmWeek:
-        from recloop.evaluation.harness import evaluate_scorer
-
+    def score_week(
+        self, uri_or_dir: str, cases: EvalCases, train_seconds: float, version: str | None = None
+    ) -> ArmWeek:
         result = evaluate_scorer(self.model(uri_or_dir), cases, k=10, items=self.items)
         per_user = result.per_user.groupby("user_id")["ndcg@10"].sum().sort_index()
         return ArmWeek(
@@ -143,10 +134,7 @@ def run_simulation(
         full_retrain: also train the from-scratch arm each week (the costly comparison).
         on_week: called after each replayed week (progress display).
     """
-    from recloop.data.readers import read_dataset
-    from recloop.evaluation.protocols import next_window_cases
-    from recloop.registry import get_champion
-    from recloop.training.trainer import train_recommender
+    from recloop.loop.flows import continual  # prefect: imported when a simulation runs
 
     overrides = settings.loop.simulation_overrides()
     settings = settings.with_overrides(overrides)
@@ -154,11 +142,12 @@ def run_simulation(
     settings.home_dir.mkdir(parents=True, exist_ok=True)
     dataset = read_dataset(dataset_dir)
     batches = write_batches(dataset, settings.home_dir / "batches", bootstrap_weeks, weeks)
-    continual = load_continual_flow(settings)
-    home = str(settings.home_dir)
+
+    def step(paths: list[str]) -> dict[str, Any]:
+        return continual(paths=paths, home=str(settings.home_dir), overrides=overrides)
 
     started = time.perf_counter()
-    first = continual(paths=batches.bootstrap, home=home, overrides=overrides)
+    first = step(batches.bootstrap)
     initial = get_champion(settings)
     if initial is None:
         raise UnusableInputError(f"the initial model was not promoted: {first.get('reasons')}")
@@ -167,38 +156,61 @@ def run_simulation(
         "train_seconds": float((first.get("candidate") or {}).get("train_seconds", 0.0)),
         "seconds": time.perf_counter() - started,
     }
-    scorer = ArmScorer(settings, dataset.items)
+    replay = WeekReplay(settings, dataset, ArmScorer(settings, dataset.items), initial, step)
     records: list[WeekRecord] = []
     for index, (start, end, path) in enumerate(batches.weekly, start=1):
-        seen = dataset.events[dataset.events[TIMESTAMP_COL] < end]
-        cases = next_window_cases(seen, start, end - start)
+        record = replay.week(bootstrap_weeks + index, start, end, path, full_retrain)
+        records.append(record)
+        if on_week is not None:
+            on_week(record)
+    out_dir = settings.reports_dir / "simulation"
+    boot = bootstrap_comparison(records, settings)
+    summary = summarize(records, boot, out_dir / "report.html", bootstrap_info)
+    write_report(summary, records, out_dir)
+    return summary
+
+
+@dataclass
+class WeekReplay:
+    """One replayed week: score the arms on it first, then feed it to the loop's flow."""
+
+    settings: Settings
+    dataset: Dataset
+    scorer: ArmScorer
+    initial: ModelVersionInfo  # the bootstrap champion: the frozen arm
+    step: Callable[[list[str]], dict[str, Any]]  # the continual flow on batch files
+
+    def week(self, number: int, start: int, end: int, path: str, full_retrain: bool):
+        """The week's record: each arm's NDCG before the loop learns it, the loop's outcome."""
+        from recloop.training.trainer import train_recommender  # torch: only when replaying
+
+        events = self.dataset.events
+        cases = next_window_cases(events[events[TIMESTAMP_COL] < end], start, end - start)
         # Sorted like the arms' per-user sums (groupby on user id), for the bootstrap.
         users, user_cases = np.unique(cases.user_ids, return_counts=True)
-        champion = get_champion(settings)
+        champion = get_champion(self.settings)
         arms = {
-            "continual": scorer.score_week(champion.model_uri, cases, 0.0, champion.version),
-            "frozen": scorer.score_week(initial.model_uri, cases, 0.0, initial.version),
+            "continual": self.scorer.score_week(champion.model_uri, cases, 0.0, champion.version),
+            "frozen": self.scorer.score_week(
+                self.initial.model_uri, cases, 0.0, self.initial.version
+            ),
         }
         if full_retrain:
-            history = dataset.events[dataset.events[TIMESTAMP_COL] < start]
-            fresh = train_recommender(settings, history, dataset.items)
-            arms["full_retrain"] = scorer.score_week(
+            history = events[events[TIMESTAMP_COL] < start]
+            fresh = train_recommender(self.settings, history, self.dataset.items)
+            arms["full_retrain"] = self.scorer.score_week(
                 str(fresh.model_dir), cases, fresh.train_seconds
             )
         loop_started = time.perf_counter()
-        outcome = continual(paths=[path], home=home, overrides=overrides)
+        outcome = self.step([path])
         candidate = outcome.get("candidate") or {}
         arms["continual"].train_seconds = float(candidate.get("train_seconds") or 0.0)
         drift = outcome.get("drift") or {}
-        record = WeekRecord(
-            week=bootstrap_weeks + index,
-            start=pd.Timestamp(start, unit="s", tz="UTC").date().isoformat(),
-            end=pd.Timestamp(end, unit="s", tz="UTC").date().isoformat(),
-            events=int(
-                (
-                    (dataset.events[TIMESTAMP_COL] >= start) & (dataset.events[TIMESTAMP_COL] < end)
-                ).sum()
-            ),
+        return WeekRecord(
+            week=number,
+            start=iso_date(start),
+            end=iso_date(end),
+            events=int(((events[TIMESTAMP_COL] >= start) & (events[TIMESTAMP_COL] < end)).sum()),
             test_cases=len(cases),
             test_users=users.tolist(),
             test_user_cases=user_cases.tolist(),
@@ -211,14 +223,6 @@ def run_simulation(
             reasons=list(outcome.get("reasons") or []),
             loop_seconds=time.perf_counter() - loop_started,
         )
-        records.append(record)
-        if on_week is not None:
-            on_week(record)
-    out_dir = settings.reports_dir / "simulation"
-    boot = bootstrap_comparison(records, settings)
-    summary = summarize(records, boot, out_dir / "report.html", bootstrap_info)
-    write_report(summary, records, out_dir)
-    return summary
 
 
 def bootstrap_comparison(records: list[WeekRecord], settings: Settings) -> dict[str, Any]:
@@ -228,8 +232,6 @@ def bootstrap_comparison(records: list[WeekRecord], settings: Settings) -> dict[
     averaged over weeks); the bootstrap resamples users within each week, the same draw
     for every arm, so differences between arms are paired on the very same test events.
     """
-    from recloop.evaluation.significance import interval, stratified_bootstrap, two_sided_p
-
     arms = list(records[0].arms)
     sums = {arm: [np.asarray(r.arms[arm].per_user_ndcg_sum) for r in records] for arm in arms}
     counts = [np.asarray(r.test_user_cases, dtype=np.float64) for r in records]

@@ -26,7 +26,7 @@ operator's machine, flow runs on any worker) already shares it.
 A holder keeps the lock for seconds: a load check of the target version and a few
 registry calls. Training and gate evaluation run outside it; the loop's promotion checks
 that the champion is still the one its candidate was gated against (see
-``recloop.gate_evaluation.apply_decision``). A lock not had within
+``recloop.loop.step.conclude``). A lock not had within
 ``registry.lock_timeout_seconds`` is :class:`~recloop.errors.RegistryBusyError` (exit 2):
 the registry is busy, nothing changed, try again.
 
