@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 from recloop.data import schema
 from recloop.data.kinds import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 from recloop.data.store import dispose_stores, load_items, load_users, open_store
-from recloop.settings import Settings
 from recloop.data.validation_frame import text_length_limits
+from recloop.settings import Settings
 
 SLICE = 40  # real items 1..40 and users 1..40
 NEW_IDS = list(range(5000, 5006))

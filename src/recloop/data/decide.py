@@ -15,8 +15,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from recloop.data import schema, store
-from recloop.settings import Settings
 from recloop.data.validation_frame import SPECS
+from recloop.settings import Settings
 from recloop.validation.suite import Verdicts
 
 STORED_COLUMNS = {

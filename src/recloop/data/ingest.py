@@ -38,9 +38,9 @@ from recloop.data import batch_log, schema, store
 from recloop.data.decide import STORED_COLUMNS, TABLES, Outcome, count_codes, decide
 from recloop.data.quarantine import quarantine_frame
 from recloop.data.readers import RawBatch, batch_from_frame, read_batch
+from recloop.data.validation_frame import SPECS, text_length_parameters, validation_frame
 from recloop.errors import UnusableInputError
 from recloop.settings import Settings
-from recloop.data.validation_frame import SPECS, text_length_parameters, validation_frame
 from recloop.validation.suite import Verdicts, validate
 
 STATUSES = ("accepted", "partial", "rejected", "duplicate")
