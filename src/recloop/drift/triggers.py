@@ -27,6 +27,8 @@ class TriggerDecision:
         return asdict(self)
 
 
+# Long: each trigger (drift, new events, the champion's age, the cooldown) is one short rule
+# read in order; splitting them would scatter the decision's reasons.
 def decide_retrain(
     settings: Settings,
     *,

@@ -131,6 +131,8 @@ def plot_weeks(records: list[WeekRecord], path: Path) -> None:
     plt.close(fig)
 
 
+# Long: one formatting pass over the summary's fields, kept beside each other so that the
+# template receives ready strings.
 def render_html(summary: dict[str, Any], png: Path) -> str:
     """A self-contained page: summary table, plot, and the per-week log.
 

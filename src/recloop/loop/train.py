@@ -77,6 +77,8 @@ class Candidate:
         return asdict(self)
 
 
+# Long: the MLflow run's whole life (reap stale runs, open, train, log, register, end as
+# KILLED on a signal) in one place, so no run is ever left RUNNING.
 def train_and_register(
     settings: Settings, job: TrainingJob, *, show_progress: bool = False
 ) -> Candidate | None:

@@ -115,6 +115,8 @@ def log_training_data(events: pd.DataFrame, lineage: CandidateLineage) -> None:
     mlflow.log_input(dataset, context="training", tags=tags)
 
 
+# Long: mostly its docstring (the lineage contract); the body logs, then tags and moves the
+# alias under the registry lock, in that order.
 def register_candidate(
     settings: Settings,
     model_dir: str | Path,
