@@ -83,3 +83,9 @@ class Interrupted(KeyboardInterrupt):
     @property
     def exit_code(self) -> int:
         return 128 + self.signum
+
+
+class BatchInProgressError(RecloopError):
+    """Another live process is ingesting the same batch right now; try again later."""
+
+    exit_code = 2

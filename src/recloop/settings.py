@@ -79,6 +79,20 @@ class IngestSettings(BaseModel):
     data_docs: bool = Field(
         True, description="Rebuild Great Expectations Data Docs (<home>/gx) after each batch."
     )
+    heartbeat_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="How often a running ingest refreshes its row in the ingest log "
+        "(PostgreSQL stores; 0 turns it off). Lets processes on other hosts tell a live "
+        "batch from one whose process died.",
+    )
+    lease_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="A running batch of another host whose heartbeat is older than this is "
+        "taken for dead and marked interrupted. Many heartbeats long, so that a busy "
+        "database delaying a few beats never makes a live batch look dead.",
+    )
 
 
 class TrainSettings(BaseModel):

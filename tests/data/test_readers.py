@@ -83,5 +83,5 @@ def test_frame_ingest_matches_file_ingest(slice_, workspace):
 def test_read_batch_keeps_raw_text_of_bad_numbers(tmp_path):
     path = tmp_path / "b.csv"
     path.write_text("user_id,item_id,rating,timestamp\n1,2,3,881250949\nx,2,3,881250949\n")
-    frame = read_batch(path).frame
-    assert list(frame.user_id) == ["1", "x"] and list(frame.row_number) == [1, 2]
+    raw = read_batch(path)
+    assert list(raw.frame.user_id) == ["1", "x"] and list(raw.row_numbers) == [1, 2]

@@ -158,3 +158,58 @@ def test_bulk_insert_key_clash_is_an_integrity_error_on_both_backends(settings):
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
         bulk_insert(connection, schema.events, row, list(row.columns))
     assert len(load_events(settings)) == 1
+
+
+def test_ingest_log_upgrade_keeps_old_batches_and_downgrade_closes_running_ones(settings):
+    """0003: old rows count one attempt; a row of a running batch survives a downgrade."""
+    from recloop.data.store import _create_engine, migrate
+
+    engine = _create_engine(settings.store_url)
+    migrate(engine, "0002")
+    old = {
+        "batch_id": "a" * 64,
+        "kind": "events",
+        "source": "/data/week-1.csv",
+        "status": "accepted",
+        "received": 3,
+        "accepted": 3,
+        "quarantined": 0,
+        "duplicates": 0,
+        "reasons": "{}",
+        "warnings": "{}",
+        "started_at": 100.0,
+        "finished_at": 101.0,
+        "seconds_read": 0.1,
+        "seconds_validate": 0.2,
+        "seconds_store": 0.3,
+    }
+    log = sa.table("ingest_log", *[sa.column(c) for c in old])
+    with engine.begin() as connection:
+        connection.execute(sa.insert(log), [old])
+    migrate(engine, "head")
+    running = {**old, "batch_id": "b" * 64, "status": "running", "finished_at": None}
+    running.update(seconds_read=None, seconds_validate=None, seconds_store=None)
+    with engine.begin() as connection:
+        [row] = connection.execute(sa.select(schema.ingest_log)).mappings().all()
+        assert (row["attempts"], row["host"], row["finished_at"]) == (1, None, 101.0)
+        connection.execute(sa.insert(schema.ingest_log), [{**running, "pid": 7}])
+    _downgrade(engine, "0002")
+    with engine.begin() as connection:
+        rows = connection.execute(sa.text("SELECT * FROM ingest_log ORDER BY batch_id"))
+        rows = [dict(r) for r in rows.mappings()]
+    assert [r["finished_at"] for r in rows] == [101.0, 100.0]
+    assert rows[1]["seconds_store"] == 0 and "pid" not in rows[1]
+    engine.dispose()
+
+
+def _downgrade(engine: sa.Engine, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from recloop.data.store import MIGRATIONS_DIR
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)

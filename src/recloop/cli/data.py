@@ -3,7 +3,11 @@
 ``recloop ingest PATH [--kind events|items|users] [--json]``: with ``--json`` the last
 stdout line is the batch report (``batch_id``, ``status``, ``received``, ``accepted``,
 ``quarantined``, ``duplicates``, ``reasons``...). Exit 0 for accepted/partial/duplicate,
-3 for rejected, 2 for unusable input, 1 for a bug.
+3 for rejected, 2 for unusable input (columns that fit no kind, or not the kind asked for),
+1 for a bug.
+
+``recloop batches [--limit N] [--json]``: the ingest log, newest first, with batches whose
+process died shown as ``interrupted``.
 """
 
 from __future__ import annotations
@@ -17,12 +21,15 @@ from recloop.cli.common import emit_json, err_console, handle_errors, load_setti
 # Each command imports its stage's modules inside the function (LAZY_IMPORTS): `recloop
 # --help` must not load pandas, SQLAlchemy, MLflow or torch just to print the help.
 
-KIND_HELP = "events, items or users (default: guessed from the file name, else events)"
+KIND_HELP = (
+    "events, items or users (default: the kind the file's columns fit; a kind given must fit)"
+)
 
 
 def register(app: typer.Typer) -> None:
     """Attach this stage's commands to the root app."""
     app.command("ingest")(ingest)
+    app.command("batches")(batches)
     app.command("replay")(replay)
     data_app = typer.Typer(help="Datasets: fetch named datasets.", no_args_is_help=True)
     data_app.command("fetch")(fetch)
@@ -42,11 +49,9 @@ def ingest(
 ) -> None:
     """Validate a batch file and store its good rows; quarantine the bad ones."""
     from recloop.data.ingest import ingest_path
-    from recloop.data.readers import infer_kind
 
     settings = load_settings()
-    kind = kind or infer_kind(path)
-    with err_console.status(f"ingesting {path} as {kind}"):
+    with err_console.status(f"ingesting {path}" + (f" as {kind}" if kind else "")):
         report = ingest_path(settings, path, kind)
     _print_report(report)
     if as_json:
@@ -56,6 +61,12 @@ def ingest(
 
 
 def _print_report(report) -> None:
+    for batch in report.interrupted:
+        err_console.print(
+            f"note: batch {batch['batch_id'][:12]} ({batch['source']}) {batch['message']}",
+            highlight=False,
+            markup=False,
+        )
     reasons = ", ".join(f"{k}={v}" for k, v in report.reasons.items()) or "none"
     err_console.print(
         f"{report.kind} batch {report.batch_id[:12]}: [bold]{report.status}[/] — "
@@ -70,6 +81,31 @@ def _print_report(report) -> None:
         err_console.print(f"ignored columns: {', '.join(report.ignored_columns)}")
     if report.message:
         err_console.print(report.message, highlight=False)
+
+
+@handle_errors
+def batches(
+    limit: int = typer.Option(20, "--limit", min=1, help="Newest N batches."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The ingest log: each batch's status and counts; why one failed or was interrupted."""
+    from rich.table import Table
+
+    from recloop.data.batch_log import list_batches
+
+    rows = list_batches(load_settings(), limit)
+    table = Table("batch", "kind", "status", "received", "accepted", "quarantined", "message")
+    for row in rows:
+        table.add_row(
+            row["batch_id"][:12],
+            row["kind"],
+            row["status"],
+            *(str(row[c]) for c in ("received", "accepted", "quarantined")),
+            row["message"] or "",
+        )
+    err_console.print(table)
+    if as_json:
+        emit_json({"batches": rows})
 
 
 @handle_errors

@@ -7,6 +7,7 @@ in storage dtypes. It reads the store but never writes it (``ingest`` does).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,14 +56,22 @@ def decide(
     kind: str,
     verdicts: Verdicts,
     settings: Settings,
+    carried: Sequence[str] | None = None,
+    keep_when_null: Sequence[str] = (),
 ) -> Outcome:
-    """Turn GX verdicts plus duplicate checks into accepted/quarantined/duplicate rows."""
+    """Turn GX verdicts plus duplicate checks into accepted/quarantined/duplicate rows.
+
+    A catalogue row is a duplicate when writing it would change nothing: it matches the
+    stored row in the columns the batch carries (``carried``, default all; the others are
+    not written), where a null in a ``keep_when_null`` column matches anything.
+    """
     errors = dict(verdicts.errors)
     for column, rows in verdicts.set_null.items():
         frame.loc[sorted(rows), column] = None
     # One copy of the stored columns of the good rows; further selections only if needed.
     good = frame.loc[~frame.index.isin(list(errors)), STORED_COLUMNS[kind]]
-    duplicates, conflicts = _duplicates(connection, good, kind)
+    compared = (carried or STORED_COLUMNS[kind], keep_when_null)
+    duplicates, conflicts = _duplicates(connection, good, kind, compared)
     errors.update(conflicts)
     dropped = [*duplicates, *conflicts]
     accepted = good[~good.index.isin(dropped)] if dropped else good
@@ -101,7 +110,10 @@ def _canonical_rows(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
 
 
 def _duplicates(
-    connection: sa.Connection, good: pd.DataFrame, kind: str
+    connection: sa.Connection,
+    good: pd.DataFrame,
+    kind: str,
+    compared: tuple[Sequence[str], Sequence[str]],
 ) -> tuple[np.ndarray, dict[int, set[str]]]:
     """Rows repeating an earlier row of the batch or a stored row (by natural key)."""
     key = list(SPECS[kind].key)
@@ -119,11 +131,12 @@ def _duplicates(
     stored = _stored_rows(connection, firsts, kind)
     if len(stored):
         matched = firsts.reset_index().merge(stored, on=key, suffixes=("", "_stored"))
-        compare = [c for c in content if c not in key and c in stored.columns and c != "first_seen"]
+        carried, keep_when_null = compared
         same = np.ones(len(matched), dtype=bool)
-        for column in compare:
+        for column in [c for c in carried if c not in key and c in stored.columns]:
             left, right = matched[column], matched[f"{column}_stored"]
-            same &= ((left == right) | (left.isna() & right.isna())).to_numpy()
+            kept = left.isna().to_numpy() & (right.isna().to_numpy() | (column in keep_when_null))
+            same &= _equal_values(left, right) | kept
         duplicates.extend(matched.loc[same, "index"])
         if kind == "events":  # catalogs take new content as an update
             for row in matched.loc[~same, "index"]:
@@ -131,20 +144,25 @@ def _duplicates(
     return np.array(sorted(int(r) for r in duplicates), dtype="int64"), conflicts
 
 
+def _equal_values(left: pd.Series, right: pd.Series) -> np.ndarray:
+    """Row-wise equality of present values (a comparison with a missing one is False)."""
+    return (left == right).to_numpy(dtype=bool, na_value=False)
+
+
 def _stored_rows(connection: sa.Connection, rows: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """Stored rows that may share a key with ``rows`` (events: same time span)."""
+    """Stored rows that may share a key with ``rows`` (events: same time span).
+
+    Integer columns come back as exact ``Int64``, like the batch's (never float64:
+    distinct ids above 2**53 must not match).
+    """
     if kind == "events":
         start, end = rows["timestamp"].min(), rows["timestamp"].max()
         stored = store.stored_event_keys(connection, int(start), int(end))
-        return stored.astype({"user_id": "float64", "item_id": "float64", "timestamp": "float64"})
-    table = TABLES[kind]
+        return stored.astype({"user_id": "Int64", "item_id": "Int64", "timestamp": "Int64"})
     id_column = SPECS[kind].key[0]
-    ids = rows[id_column].astype("int64").unique().tolist()
-    query = sa.select(*[table.c[c] for c in STORED_COLUMNS[kind]]).where(
-        table.c[id_column].in_(ids)
-    )
-    stored = pd.read_sql(query, connection)
-    return stored.astype({c: "float64" for c in SPECS[kind].integer})
+    ids = pd.Series(rows[id_column].astype("int64").unique(), name=id_column)
+    stored = store.rows_with_keys(connection, TABLES[kind], ids, STORED_COLUMNS[kind])
+    return stored.astype({c: "Int64" for c in SPECS[kind].integer})
 
 
 def _unknown_items(connection: sa.Connection, events: pd.DataFrame) -> pd.DataFrame | None:

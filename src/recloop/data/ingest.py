@@ -13,32 +13,37 @@ Accounting is exact for every batch: ``received = accepted + quarantined + dupli
   ``batch_rejected``), nothing is stored.
 - ``batch_id`` is the SHA-256 of the content (and kind): re-ingesting a batch that was
   accepted (or partially accepted) is a no-op reported as ``duplicate``; a rejected batch
-  may be ingested again (for example after raising the threshold) and is re-validated.
+  may be ingested again (for example after raising the threshold) and is re-validated, and
+  so is one whose ingest failed or was killed (``batch_log``: it stored nothing).
+- The kind is the one the batch's columns fit (``kinds``); a kind asked for must agree.
+- Catalogue batches (items, users) change only the columns they carry: an items file of
+  ids and titles leaves every stored year and genre as it was. New ids get NULL in the
+  columns the batch lacks.
+- The batch is in the ingest log from the moment it is read (``running``), and its rows,
+  quarantine and final log status commit in one transaction (``batch_log``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from recloop.data import schema, store
-from recloop.data.decide import TABLES, Outcome, count_codes, decide
-from recloop.data.readers import ROW_NUMBER_COL, RawBatch, canonical_names, read_batch
+from recloop.data import batch_log, schema, store
+from recloop.data.decide import STORED_COLUMNS, TABLES, Outcome, count_codes, decide
+from recloop.data.quarantine import quarantine_frame
+from recloop.data.readers import RawBatch, batch_from_frame, read_batch
 from recloop.errors import UnusableInputError
 from recloop.settings import Settings
 from recloop.validation.frame import SPECS, validation_frame
 from recloop.validation.suite import Verdicts, validate
 
 STATUSES = ("accepted", "partial", "rejected", "duplicate")
-FINAL_STATUSES = {"accepted", "partial", "duplicate"}  # a batch in one of these is not redone
 
 
 @dataclass
@@ -59,47 +64,51 @@ class IngestReport:
     seconds: dict[str, float] = field(default_factory=dict)
     message: str = ""
     data_docs: str | None = None
+    attempts: int = 1  # tries of this batch, counting earlier failed or killed ones
+    # Batches of dead processes that this ingest found in the log and marked interrupted.
+    interrupted: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def ingest_path(settings: Settings, path: str | Path, kind: str = "events") -> IngestReport:
+def ingest_path(settings: Settings, path: str | Path, kind: str | None = None) -> IngestReport:
     """Ingest one batch file (see ``readers.read_batch`` for the formats).
 
     Args:
         settings: selects the store and the validation rules.
         path: the batch file.
-        kind: events, items or users.
+        kind: events, items or users; None: the kind the file's columns fit.
 
     Returns:
         IngestReport; its status is ``rejected`` when too many rows were bad.
 
     Raises:
-        UnusableInputError: the file is missing, empty or unreadable.
+        UnusableInputError: the file is missing, empty or unreadable, or its columns do not
+            fit ``kind`` (or any kind).
+        BatchInProgressError: another live process is ingesting the same batch.
     """
     started = time.time()
     path = Path(path)
     raw = read_batch(path, kind)
-    batch_id = _hash_bytes(kind, path)
-    return _ingest(settings, raw, kind, str(path.resolve()), batch_id, started)
+    batch_id = _hash_bytes(raw.kind, path)
+    return _ingest(settings, raw, str(path.resolve()), batch_id, started)
 
 
 def ingest_frame(
-    settings: Settings, frame: pd.DataFrame, kind: str = "events", source: str = "dataframe"
+    settings: Settings, frame: pd.DataFrame, kind: str | None = None, source: str = "dataframe"
 ) -> IngestReport:
     """Ingest a DataFrame with canonical (or aliased) columns, like a file of that content."""
 
     started = time.time()
     if frame.empty:
         raise UnusableInputError(f"{source}: the frame has no rows")
-    canonical, ignored = canonical_names(frame.reset_index(drop=True), kind, Path(source))
-    canonical.insert(0, ROW_NUMBER_COL, np.arange(1, len(canonical) + 1, dtype="int64"))
-    raw = RawBatch(frame=canonical, source_format="dataframe", ignored_columns=ignored)
+    raw = batch_from_frame(frame, kind, source)
+    canonical, kind = raw.frame, raw.kind
     digest = pd.util.hash_pandas_object(canonical.astype(str), index=False).to_numpy()
     names = ",".join(map(str, canonical.columns)).encode()
     batch_id = hashlib.sha256(kind.encode() + b"\0" + names + digest.tobytes()).hexdigest()
-    return _ingest(settings, raw, kind, source, batch_id, started)
+    return _ingest(settings, raw, source, batch_id, started)
 
 
 def _hash_bytes(kind: str, path: Path) -> str:
@@ -110,43 +119,60 @@ def _hash_bytes(kind: str, path: Path) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """One batch on its way through ``_ingest``."""
+
+    raw: RawBatch
+    source: str
+    batch_id: str
+    started: float
+    seconds_read: float
+
+    @property
+    def kind(self) -> str:
+        return self.raw.kind
+
+
 def _ingest(
-    settings: Settings, raw: RawBatch, kind: str, source: str, batch_id: str, started: float
+    settings: Settings, raw: RawBatch, source: str, batch_id: str, started: float
 ) -> IngestReport:
+    """Log the batch as running, then validate and store it; log how it ended."""
     engine = store.open_store(settings)
-    seconds_read = time.time() - started
+    batch = _Batch(raw, source, batch_id, started, time.time() - started)
+    row = {"kind": raw.kind, "source": source, "received": len(raw.frame), "started_at": started}
+    claim, interrupted = batch_log.start_batch(engine, settings, batch_id, row)
+    if claim.done_before:
+        report = _duplicate_batch_report(raw, raw.kind, source, batch_id, claim.prior)
+    else:
+        with batch_log.running(engine, batch_id, settings.ingest.heartbeat_seconds):
+            report = _validate_and_store(engine, settings, batch)
+        report.attempts = claim.attempts
+        if claim.prior is not None:
+            earlier = f"attempt {claim.attempts}; the previous one ended {claim.prior}"
+            report.message = "; ".join(m for m in (report.message, earlier) if m)
+    report.interrupted = interrupted
+    return report
+
+
+def _validate_and_store(engine: sa.Engine, settings: Settings, batch: _Batch) -> IngestReport:
+    kind = batch.kind
+    frame = validation_frame(batch.raw, kind, settings)
     with engine.connect() as connection:
-        prior = _prior_status(connection, batch_id)
-    if prior in FINAL_STATUSES:
-        return _duplicate_batch_report(raw, kind, source, batch_id, prior)
-    frame = validation_frame(raw.frame, kind, settings)
-    with engine.connect() as connection:
-        parameters, conditions = _suite_inputs(connection, kind, settings, raw, frame)
+        parameters, conditions = _suite_inputs(connection, kind, settings, batch.raw, frame)
     verdicts = validate(frame, kind, parameters, conditions, settings.ingest.chunk_rows)
+    batch_log.set_stage(engine, batch.batch_id, "storing")
     for attempt in (1, 2):
         try:
-            report = _decide_and_store(
-                engine,
-                settings,
-                raw,
-                frame,
-                kind,
-                (source, batch_id, prior),
-                verdicts,
-                (started, seconds_read),
-            )
+            report = _decide_and_store(engine, settings, batch, frame, verdicts)
             break
         except sa.exc.IntegrityError:
-            # A concurrent ingest stored overlapping rows (or this very batch) after our
-            # duplicate check: decide again against the store as it is now.
+            # A concurrent ingest stored overlapping rows after our duplicate check:
+            # decide again against the store as it is now.
             if attempt == 2:
                 raise
-            with engine.connect() as connection:
-                prior = _prior_status(connection, batch_id)
-            if prior in FINAL_STATUSES:
-                return _duplicate_batch_report(raw, kind, source, batch_id, prior)
     if settings.ingest.data_docs:
-        report.data_docs = _publish_docs(settings, kind, batch_id, verdicts)
+        report.data_docs = _publish_docs(settings, kind, batch.batch_id, verdicts)
     return report
 
 
@@ -171,28 +197,20 @@ def _duplicate_batch_report(
 def _decide_and_store(
     engine: sa.Engine,
     settings: Settings,
-    raw: RawBatch,
+    batch: _Batch,
     frame: pd.DataFrame,
-    kind: str,
-    batch: tuple[str, str, str | None],
     verdicts: Verdicts,
-    timing: tuple[float, float],
 ) -> IngestReport:
-    """Duplicate checks, rows, quarantine and the log row in one transaction.
-
-    Args:
-        batch: (source, batch_id, prior status or None).
-        timing: (start time, seconds spent reading).
-    """
-    source, batch_id, prior = batch
-    started, seconds_read = timing
+    """Duplicate checks, rows, quarantine and the log row's outcome in one transaction."""
+    raw, kind = batch.raw, batch.kind
     store_started = time.time()
     with engine.begin() as connection:
-        outcome = decide(connection, frame, kind, verdicts, settings)
+        carried = carried_columns(raw)
+        outcome = decide(connection, frame, kind, verdicts, settings, carried, _kept(raw))
         report = IngestReport(
-            batch_id,
+            batch.batch_id,
             kind,
-            source,
+            batch.source,
             outcome.status,
             len(raw.frame),
             len(outcome.accepted),
@@ -203,20 +221,35 @@ def _decide_and_store(
             ignored_columns=raw.ignored_columns,
             message=outcome.message,
         )
-        _write(connection, raw, kind, outcome, report)
+        _write(connection, raw, outcome, report)
         report.seconds = {
-            "read": round(seconds_read, 3),
+            "read": round(batch.seconds_read, 3),
             "validate": round(verdicts.seconds, 3),
             "store": round(time.time() - store_started, 3),
         }
-        _write_log(connection, report, started, prior is not None)
+        batch_log.finish_batch(connection, report)
     return report
 
 
-def _prior_status(connection: sa.Connection, batch_id: str) -> str | None:
-    log = schema.ingest_log
-    query = sa.select(log.c.status).where(log.c.batch_id == batch_id)
-    return connection.execute(query).scalar_one_or_none()
+def carried_columns(raw: RawBatch) -> list[str]:
+    """The stored columns a batch carries: the only ones a catalogue batch may change.
+
+    Events always store every column (an absent event type or value gets its default).
+    """
+    if raw.kind == "events":
+        return list(STORED_COLUMNS["events"])
+    return [c for c in STORED_COLUMNS[raw.kind] if c in raw.frame.columns]
+
+
+def _kept(raw: RawBatch) -> list[str]:
+    """Carried catalogue columns whose nulls leave the stored value as it is.
+
+    ``first_seen`` in a file never erases what events taught us; a year the reader derived
+    from "Title (1995)" says nothing where the title had none.
+    """
+    if raw.kind == "events":
+        return []
+    return [c for c in ("first_seen", *raw.derived_columns) if c in carried_columns(raw)]
 
 
 def _suite_inputs(
@@ -229,10 +262,10 @@ def _suite_inputs(
     """Values of the suite's parameters and which conditional expectations apply.
 
     With a non-empty catalog (and ``unknown_items="quarantine"``) the frame gets
-    ``catalog_item_id``, the item id looked up in the catalog (null when absent), which the
-    suite compares with ``item_id``.
+    ``unknown_item_id``, the item id when the catalog lacks it (null otherwise), which the
+    suite expects to be null.
     """
-    conditions = {"invalid_utf8"} if raw.invalid_utf8 else set()
+    conditions = raw.conditions
     if kind != "events":
         return {}, conditions
     rules = settings.ingest
@@ -245,14 +278,15 @@ def _suite_inputs(
     known = store.known_item_ids(connection)
     if len(known) and rules.unknown_items == "quarantine":
         conditions.add("item_catalog")
-        frame["catalog_item_id"] = frame["item_id"].where(frame["item_id"].isin(known))
+        frame["unknown_item_id"] = frame["item_id"].where(~frame["item_id"].isin(known))
     return parameters, conditions
 
 
 def _write(
-    connection: sa.Connection, raw: RawBatch, kind: str, outcome: Outcome, report: IngestReport
+    connection: sa.Connection, raw: RawBatch, outcome: Outcome, report: IngestReport
 ) -> None:
     """Store accepted rows and quarantine the rest, in the caller's transaction."""
+    kind = raw.kind
     quarantine = schema.quarantine
     connection.execute(sa.delete(quarantine).where(quarantine.c.batch_id == report.batch_id))
     _write_quarantine(connection, raw, kind, outcome.quarantine_rows, report.batch_id)
@@ -264,17 +298,15 @@ def _write(
             # source order) and the time-led key index grows at its end.
             rows = rows.sort_values("timestamp", kind="stable")
         if outcome.new_items is not None:
-            store.upsert(
-                connection,
-                schema.items,
-                outcome.new_items.assign(batch_id=report.batch_id),
-                "item_id",
-            )
+            # Insert only: an item registered meanwhile keeps its title.
+            new_items = outcome.new_items.assign(batch_id=report.batch_id)
+            store.upsert(connection, schema.items, new_items, "item_id", update=())
         store.bulk_insert(connection, schema.events, rows, list(rows.columns))
         _update_first_seen(connection, outcome.accepted)
-    else:
-        keep = ["first_seen"] if kind == "items" else []
-        store.upsert(connection, TABLES[kind], rows, SPECS[kind].key[0], keep_when_null=keep)
+        return
+    key = SPECS[kind].key[0]
+    columns = [key, *[c for c in carried_columns(raw) if c != key], "batch_id"]
+    store.upsert(connection, TABLES[kind], rows[columns], key, keep_when_null=_kept(raw))
 
 
 def _write_quarantine(
@@ -286,65 +318,15 @@ def _write_quarantine(
 ) -> None:
     if not rows:
         return
-    positions = sorted(rows)
-    selected = raw.frame.iloc[positions]
-    content = selected.drop(columns=[ROW_NUMBER_COL])
-    lines = content.to_json(orient="records", lines=True, force_ascii=False).splitlines()
-    frame = pd.DataFrame(
-        {
-            "batch_id": batch_id,
-            "kind": kind,
-            "row_number": selected[ROW_NUMBER_COL].to_numpy(dtype="int64"),
-            "reasons": [",".join(sorted(rows[p])) for p in positions],
-            "raw": lines,
-            "created_at": time.time(),
-        }
-    )
+    frame = quarantine_frame(raw, kind, rows, batch_id)
     store.bulk_insert(connection, schema.quarantine, frame, list(frame.columns))
 
 
 def _update_first_seen(connection: sa.Connection, events: pd.DataFrame) -> None:
     """An item's ``first_seen`` is the earliest accepted event time seen for it."""
-    if events.empty:
-        return
-    first = events.groupby("item_id")["timestamp"].min()
-    items = schema.items
-    statement = (
-        sa.update(items)
-        .where(items.c.item_id == sa.bindparam("id"))
-        .where(sa.or_(items.c.first_seen.is_(None), items.c.first_seen > sa.bindparam("ts")))
-        .values(first_seen=sa.bindparam("ts"))
-    )
-    params = [{"id": int(i), "ts": int(t)} for i, t in first.items()]
-    connection.execute(statement, params)
-
-
-def _write_log(
-    connection: sa.Connection, report: IngestReport, started: float, replace: bool
-) -> None:
-    log = schema.ingest_log
-    if replace:
-        connection.execute(sa.delete(log).where(log.c.batch_id == report.batch_id))
-    connection.execute(
-        sa.insert(log).values(
-            batch_id=report.batch_id,
-            kind=report.kind,
-            source=report.source,
-            status=report.status,
-            received=report.received,
-            accepted=report.accepted,
-            quarantined=report.quarantined,
-            duplicates=report.duplicates,
-            reasons=json.dumps(report.reasons),
-            warnings=json.dumps(report.warnings),
-            started_at=started,
-            finished_at=time.time(),
-            seconds_read=report.seconds["read"],
-            seconds_validate=report.seconds["validate"],
-            seconds_store=report.seconds["store"],
-            message=report.message,
-        )
-    )
+    first = events.groupby("item_id", as_index=False)["timestamp"].min()
+    first = first.rename(columns={"timestamp": "first_seen"})
+    store.lower_to(connection, schema.items, first, "item_id", "first_seen")
 
 
 def _publish_docs(settings: Settings, kind: str, batch_id: str, verdicts: Verdicts) -> str | None:

@@ -5,19 +5,25 @@ This module only parses; it never drops or fixes rows. Validation decides what i
 Two families of readers:
 
 - ``read_batch(path, kind)``: one incoming batch file for ingest (canonical CSV/Parquet,
-  the MovieLens CSV form, GroupLens originals). Values are kept as received (numbers where
-  the whole column parses, text otherwise; non-UTF-8 bytes survive as ``\\xff`` escapes) so
-  that quarantined rows keep their raw content.
+  the MovieLens CSV form, GroupLens originals) as a ``RawBatch``: the source's values as
+  received (CSV fields as text, verbatim: ``NaN``, ``null`` or ``NA`` stay text; Parquet
+  values in their exact type, 64-bit integers included), plus, outside the frame so that
+  no source column can collide with them, each row's number, its exact bytes in the file
+  and any problem the parser found in it.
 - ``read_dataset(directory)`` / ``read_movielens_canonical``: a whole dataset directory as
   clean canonical tables (replay, fetch, tests).
+
+How a CSV batch becomes records (one physical line each: a quote left open never
+swallows the next lines) is ``csv_records``' job; see its docstring.
 """
 
 from __future__ import annotations
 
-import csv
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from recloop.columns import (
@@ -30,34 +36,16 @@ from recloop.columns import (
     USER_COL,
     VALUE_COL,
 )
+from recloop.data.csv_records import (
+    UNBALANCED_QUOTE,
+    SourceRecords,
+    physical_lines,
+    read_csv_records,
+)
 from recloop.data.grouplens import GROUPLENS_READERS, split_title_year
+from recloop.data.kinds import KINDS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, resolve_kind
 from recloop.errors import UnusableInputError
 
-ROW_NUMBER_COL = "row_number"  # 1-based data row of the source (header excluded)
-MALFORMED_COL = "malformed"  # raw text of a row whose field count does not match the header
-
-KINDS = ("events", "items", "users")
-REQUIRED_COLUMNS = {
-    "events": [USER_COL, ITEM_COL, TIMESTAMP_COL],
-    "items": [ITEM_COL],
-    "users": [USER_COL],
-}
-OPTIONAL_COLUMNS = {
-    "events": [EVENT_TYPE_COL, VALUE_COL, SCENARIO_COL, SESSION_COL],
-    "items": ["title", "year", "genres", FIRST_SEEN_COL],
-    "users": ["age", "gender", "occupation", "zip_code"],
-}
-TEXT_COLUMNS = {
-    EVENT_TYPE_COL,
-    SCENARIO_COL,
-    SESSION_COL,
-    "title",
-    "year",
-    "genres",
-    "gender",
-    "occupation",
-    "zip_code",
-}
 # Source column names (lower-cased) that mean a canonical column.
 COLUMN_ALIASES = {
     "userid": USER_COL,
@@ -75,7 +63,14 @@ COLUMN_ALIASES = {
     "zip-code": "zip_code",
     "zipcode": "zip_code",
 }
-SUSPECT_DELIMITERS = (";", "\t", "|")
+# What a path that is not a regular file is, for the error message.
+FILE_TYPES = {
+    stat.S_ISDIR: "a directory; ingest one batch file at a time",
+    stat.S_ISFIFO: "a named pipe (FIFO)",
+    stat.S_ISCHR: "a character device",
+    stat.S_ISBLK: "a block device",
+    stat.S_ISSOCK: "a socket",
+}
 
 
 @dataclass
@@ -89,20 +84,55 @@ class Dataset:
 
 @dataclass
 class RawBatch:
-    """One source file as received: canonical column names, raw values, row numbers."""
+    """One source as received: the source's columns (canonical names) and raw values.
+
+    Everything recloop adds about a row lives beside the frame, never in it, so that a
+    source column may be called anything (``row_number``, ``malformed``...).
+    """
 
     frame: pd.DataFrame
     source_format: str
     ignored_columns: list[str] = field(default_factory=list)
     # True when the file was not valid UTF-8: bad bytes are kept as "\\xff" escapes.
     invalid_utf8: bool = False
+    kind: str = "events"  # the kind its columns fit (``kinds.resolve_kind``)
+    # Columns the reader computed from others (items' year from "Title (1995)"): they say
+    # something only where a value was found, so a null there is no statement.
+    derived_columns: list[str] = field(default_factory=list)
+    # 1-based data row of the source (header and empty lines excluded); default 1..n.
+    row_numbers: np.ndarray | None = None
+    # Exact bytes of each row (text sources); None when the source has no row bytes
+    # (Parquet, DataFrames: their values are exact as read).
+    records: SourceRecords | None = None
+    # Per row: None, MALFORMED_ROW or UNBALANCED_QUOTE (None: no row has a problem).
+    problems: np.ndarray | None = None
+    # True when some value holds a NUL character (no store column can keep one).
+    has_nul: bool = False
+
+    def __post_init__(self) -> None:
+        if self.row_numbers is None:
+            self.row_numbers = np.arange(1, len(self.frame) + 1, dtype="int64")
+
+    @property
+    def conditions(self) -> set[str]:
+        """The suite's conditional checks this batch needs (see ``validation.suite``)."""
+        found = {
+            "invalid_utf8": self.invalid_utf8,
+            "nul_character": self.has_nul,
+            UNBALANCED_QUOTE: self.problems is not None and UNBALANCED_QUOTE in self.problems,
+        }
+        return {name for name, present in found.items() if present}
 
 
 # ---- batch files ---------------------------------------------------------------------
 
 
 def infer_kind(path: str | Path) -> str:
-    """Guess events/items/users from a file name (``u.item``, ``movies.dat``, ``users.csv``)."""
+    """Guess events/items/users from a file name (``u.item``, ``movies.dat``, ``users.csv``).
+
+    Only a hint for ordering files (catalogues before events); which table a batch goes
+    to is decided by its columns (``read_batch``, ``kinds.resolve_kind``).
+    """
     name = Path(path).name.lower()
     if name in {"u.item", "movies.dat", "movies.csv"} or name.startswith("items"):
         return "items"
@@ -111,130 +141,117 @@ def infer_kind(path: str | Path) -> str:
     return "events"
 
 
-def read_batch(path: str | Path, kind: str = "events") -> RawBatch:
-    """Read one batch file for ingest, keeping raw values.
+def read_batch(path: str | Path, kind: str | None = None) -> RawBatch:
+    """Read one batch file for ingest, keeping raw values and each row's bytes.
 
     Args:
-        path: a CSV (canonical header or the MovieLens forms), a Parquet file, or a GroupLens
-            original (``u.data``, ``u.item``, ``u.user``, ``ratings.dat``, ``movies.dat``,
+        path: a CSV (canonical header or the MovieLens forms; ``csv_records`` says how
+            records and quotes are read), a Parquet file, or a GroupLens original
+            (``u.data``, ``u.item``, ``u.user``, ``ratings.dat``, ``movies.dat``,
             ``users.dat``, ml-latest ``ratings.csv``/``movies.csv``).
-        kind: ``events``, ``items`` or ``users``.
+        kind: ``events``, ``items`` or ``users``, or None: the kind the columns fit.
 
     Returns:
-        RawBatch with a ``row_number`` column.
+        RawBatch: one frame row per received row, and the batch's ``kind``.
 
     Raises:
-        UnusableInputError: missing/empty file, no data rows, unreadable format, missing
-            required columns (for example a wrong delimiter).
+        UnusableInputError: missing, unreadable, empty or not a regular file; no data
+            rows; unreadable format; missing required columns (for example a wrong
+            delimiter), columns that do not fit ``kind`` (see ``recloop.data.kinds``).
     """
     path = Path(path)
-    if kind not in KINDS:
+    if kind is not None and kind not in KINDS:
         raise UnusableInputError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
-    if path.is_dir():
-        raise UnusableInputError(f"{path}: is a directory; ingest one batch file at a time")
-    if not path.is_file():
-        raise UnusableInputError(f"{path}: no such file")
+    _check_regular_file(path)
     try:
-        path.open("rb").close()
+        data = path.read_bytes()
     except OSError as exc:
         raise UnusableInputError(f"{path}: cannot be read ({exc.strerror})") from None
-    if path.stat().st_size == 0 or not path.read_bytes()[:4096].strip():
+    if not data.strip():
         raise UnusableInputError(f"{path}: the file is empty")
     name = path.name.lower()
-    invalid_utf8 = name not in GROUPLENS_READERS and not _is_utf8(path)
     if name in GROUPLENS_READERS:
-        frame, source_format = GROUPLENS_READERS[name](path), f"grouplens:{name}"
+        raw = _read_grouplens(path, name, data)
     elif path.suffix.lower() in {".parquet", ".pq"}:
-        frame, source_format = _read_parquet(path), "parquet"
+        raw = _read_parquet(path)
     else:
-        frame, source_format = _read_csv(path), "csv"
-    frame, ignored = canonical_names(frame, kind, path)
-    if len(frame) == 0:
+        csv_file = read_csv_records(path, data)
+        raw = RawBatch(
+            frame=csv_file.frame,
+            source_format="csv",
+            invalid_utf8=csv_file.invalid_utf8,
+            records=csv_file.records,
+            problems=csv_file.problems,
+            has_nul=csv_file.has_nul,
+        )
+    raw.frame, raw.kind, raw.ignored_columns = canonical_names(raw.frame, kind, path)
+    if len(raw.frame) == 0:
         raise UnusableInputError(f"{path}: the file has a header but no data rows")
-    if kind == "items" and "year" not in frame.columns and "title" in frame.columns:
-        frame = split_title_year(frame)
-    frame.insert(0, ROW_NUMBER_COL, pd.RangeIndex(1, len(frame) + 1, dtype="int64"))
+    if raw.kind == "items" and "year" not in raw.frame.columns and "title" in raw.frame.columns:
+        raw.frame, raw.derived_columns = split_title_year(raw.frame), ["year"]
+    return raw
+
+
+def batch_from_frame(frame: pd.DataFrame, kind: str | None, source: str) -> RawBatch:
+    """A DataFrame (canonical or aliased column names) as a batch, like a Parquet file."""
+    canonical, kind, ignored = canonical_names(frame.reset_index(drop=True), kind, Path(source))
     return RawBatch(
-        frame=frame.reset_index(drop=True),
-        source_format=source_format,
+        frame=canonical,
+        source_format="dataframe",
         ignored_columns=ignored,
-        invalid_utf8=invalid_utf8,
+        kind=kind,
+        has_nul=_frame_has_nul(canonical),
     )
 
 
-def _is_utf8(path: Path) -> bool:
+def _check_regular_file(path: Path) -> None:
+    """Only a regular file is a batch: a FIFO would block the read, a device never ends."""
     try:
-        path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise UnusableInputError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise UnusableInputError(f"{path}: cannot be read ({exc.strerror})") from None
+    if stat.S_ISREG(mode):
+        return
+    what = next((text for test, text in FILE_TYPES.items() if test(mode)), "not a file")
+    raise UnusableInputError(f"{path}: is not a regular file (it is {what})")
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path) -> RawBatch:
+    """Parquet values in exact types: nullable integers stay integers (never float64)."""
     try:
-        return pd.read_parquet(path)
+        frame = pd.read_parquet(path, dtype_backend="numpy_nullable")
     except Exception as exc:  # pyarrow raises many types for a damaged file
         raise UnusableInputError(f"{path}: not a readable Parquet file ({exc})") from None
+    return RawBatch(frame=frame, source_format="parquet", has_nul=_frame_has_nul(frame))
 
 
-def _read_header(path: Path) -> list[str]:
-    with path.open(encoding="utf-8", errors="backslashreplace", newline="") as handle:
-        first = handle.readline()
-    return [name.strip() for name in next(csv.reader([first]))]
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    """Comma-separated file with a header; tolerant of ragged rows and bad bytes."""
-    header = _read_header(path)
-    if len(header) == 1 and any(d in header[0] for d in SUSPECT_DELIMITERS):
-        raise UnusableInputError(
-            f"{path}: expected comma-separated columns, found one column {header[0]!r} "
-            "(wrong delimiter?)"
-        )
-    text_columns = {name: object for name in header if _canonical(name) in TEXT_COLUMNS}
+def _read_grouplens(path: Path, name: str, data: bytes) -> RawBatch:
+    """GroupLens originals: one record per line (no quoting), Latin-1."""
     try:
-        return pd.read_csv(
-            path,
-            encoding="utf-8",
-            encoding_errors="backslashreplace",
-            dtype=text_columns,
-            skipinitialspace=True,
-        )
-    except pd.errors.ParserError:
-        return _read_csv_ragged(path, header)
-    except (UnicodeError, ValueError) as exc:
-        raise UnusableInputError(f"{path}: not a readable CSV file ({exc})") from None
+        frame = GROUPLENS_READERS[name](path)
+    except (ValueError, pd.errors.ParserError) as exc:
+        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise UnusableInputError(f"{path}: not a readable {name} file ({message})") from None
+    starts, ends = physical_lines(data)
+    keep = ends > starts
+    records = None
+    if keep.sum() == len(frame):  # one row per non-empty line: the row's bytes are known
+        records = SourceRecords(data, starts[keep], ends[keep])
+    return RawBatch(
+        frame=frame, source_format=f"grouplens:{name}", records=records, has_nul=b"\0" in data
+    )
 
 
-def _read_csv_ragged(path: Path, header: list[str]) -> pd.DataFrame:
-    """Slow path for rows with too many fields: keep them, marked ``malformed``."""
-    rows, malformed = [], []
-    with path.open(encoding="utf-8", errors="backslashreplace", newline="") as handle:
-        reader = csv.reader(handle, skipinitialspace=True)
-        next(reader)
-        for fields in reader:
-            if not fields:
-                continue
-            if len(fields) > len(header):
-                rows.append([None] * len(header))
-                malformed.append(",".join(fields))
-            else:
-                rows.append(
-                    [f if f != "" else None for f in fields] + [None] * (len(header) - len(fields))
-                )
-                malformed.append(None)
-    frame = pd.DataFrame(rows, columns=header, dtype=object)
-    for column in header:
-        if _canonical(column) not in TEXT_COLUMNS:
-            frame[column] = _numeric_if_clean(frame[column])
-    frame[MALFORMED_COL] = pd.Series(malformed, dtype=object)
-    return frame
-
-
-def _numeric_if_clean(series: pd.Series) -> pd.Series:
-    """Numbers when every present value parses, the raw text otherwise."""
-    parsed = pd.to_numeric(series, errors="coerce")
-    return parsed if parsed.notna().sum() == series.notna().sum() else series
+def _frame_has_nul(frame: pd.DataFrame) -> bool:
+    """Whether a text value of the frame holds a NUL character."""
+    texts = [
+        frame[column].tolist()
+        for column in frame.columns
+        if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column].dtype)
+    ]
+    return any("\0" in "".join(v for v in values if isinstance(v, str)) for values in texts)
 
 
 def _canonical(name: str) -> str:
@@ -242,23 +259,27 @@ def _canonical(name: str) -> str:
     return COLUMN_ALIASES.get(key, key)
 
 
-def canonical_names(frame: pd.DataFrame, kind: str, path: Path) -> tuple[pd.DataFrame, list]:
-    """Rename source columns to canonical names; keep only the known ones."""
+def canonical_names(
+    frame: pd.DataFrame, kind: str | None, path: Path
+) -> tuple[pd.DataFrame, str, list]:
+    """Rename source columns to canonical names, settle the kind, known columns first.
+
+    Columns recloop does not know stay in the frame (quarantine keeps whole rows) and
+    are reported as ignored; validation reads only the known ones.
+
+    Returns:
+        (frame with the kind's columns first, then the ignored ones; the kind the columns
+        fit, which must be ``kind`` when one was given; the ignored column names).
+    """
     renames = {c: _canonical(str(c)) for c in frame.columns}
     frame = frame.rename(columns=renames)
     if frame.columns.duplicated().any():
-        dupes = sorted(set(frame.columns[frame.columns.duplicated()]))
+        dupes = sorted(map(str, set(frame.columns[frame.columns.duplicated()])))
         raise UnusableInputError(f"{path}: duplicate columns {', '.join(dupes)}")
-    missing = [c for c in REQUIRED_COLUMNS[kind] if c not in frame.columns]
-    if missing:
-        found = ", ".join(map(str, frame.columns[:8])) or "none"
-        raise UnusableInputError(
-            f"{path}: missing required {kind} column(s) {', '.join(missing)} (found: {found})"
-        )
-    known = [*REQUIRED_COLUMNS[kind], *OPTIONAL_COLUMNS[kind], MALFORMED_COL]
+    kind = resolve_kind(list(frame.columns), kind, path)
+    known = [*REQUIRED_COLUMNS[kind], *OPTIONAL_COLUMNS[kind]]
     ignored = [str(c) for c in frame.columns if c not in known]
-    # Extra columns stay in the frame (quarantine keeps whole rows); validation ignores them.
-    return frame[[c for c in known if c in frame.columns] + ignored], ignored
+    return frame[[c for c in known if c in frame.columns] + ignored], kind, ignored
 
 
 # ---- whole datasets ------------------------------------------------------------------
@@ -290,11 +311,11 @@ def _events_from(raw: pd.DataFrame) -> pd.DataFrame:
     value = raw["rating"] if "rating" in raw.columns else raw[VALUE_COL]
     return pd.DataFrame(
         {
-            USER_COL: raw[USER_COL].astype("int64"),
-            ITEM_COL: raw[ITEM_COL].astype("int64"),
+            USER_COL: pd.to_numeric(raw[USER_COL]).astype("int64"),
+            ITEM_COL: pd.to_numeric(raw[ITEM_COL]).astype("int64"),
             EVENT_TYPE_COL: raw[EVENT_TYPE_COL] if EVENT_TYPE_COL in raw.columns else "rating",
-            VALUE_COL: value.astype("float64"),
-            TIMESTAMP_COL: raw[TIMESTAMP_COL].astype("int64"),
+            VALUE_COL: pd.to_numeric(value).astype("float64"),
+            TIMESTAMP_COL: pd.to_numeric(raw[TIMESTAMP_COL]).astype("int64"),
             SCENARIO_COL: raw[SCENARIO_COL] if SCENARIO_COL in raw.columns else None,
             SESSION_COL: raw[SESSION_COL] if SESSION_COL in raw.columns else None,
         }
@@ -335,9 +356,10 @@ def _read_grouplens_dataset(directory: Path, events_file, items_file, users_file
     events = _events_from(read_batch(directory / events_file, "events").frame)
     items = users = None
     if items_file and (directory / items_file).exists():
-        items = read_batch(directory / items_file, "items").frame.drop(columns=ROW_NUMBER_COL)
+        items = read_batch(directory / items_file, "items").frame
+        items["item_id"] = pd.to_numeric(items["item_id"]).astype("int64")  # CSV: text
         items["genres"] = items["genres"].fillna("").replace("(no genres listed)", "")
         items[FIRST_SEEN_COL] = pd.array([None] * len(items), dtype="Int64")
     if users_file and (directory / users_file).exists():
-        users = read_batch(directory / users_file, "users").frame.drop(columns=ROW_NUMBER_COL)
+        users = read_batch(directory / users_file, "users").frame
     return Dataset(events=events, items=items, users=users)

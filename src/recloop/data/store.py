@@ -3,13 +3,17 @@
 SQLite by default (``<home>/recloop.db``), PostgreSQL when ``RECLOOP_DATABASE_URL`` says so
 (``postgresql+psycopg://...``). Writes are bulk: PostgreSQL gets ``COPY ... FROM STDIN``
 through psycopg 3, SQLite one ``executemany`` per chunk; there are no row-by-row ORM inserts.
+Catalogue upserts and updates go through a temporary staging table and one set-based
+statement, and touch only the columns the batch carries.
 Every public reader returns canonical columns (``recloop.columns``).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -178,33 +182,104 @@ def upsert(
     frame: pd.DataFrame,
     key: str,
     keep_when_null: Sequence[str] = (),
+    update: Sequence[str] | None = None,
 ) -> int:
-    """Insert or update catalog rows by primary key (items, users): small tables.
+    """Insert or update catalogue rows by primary key, in the columns ``frame`` carries only.
 
-    Columns in ``keep_when_null`` keep their stored value when the new one is NULL
-    (an items file without ``first_seen`` must not erase what events taught us).
+    Set-based at any size: the rows are bulk-loaded into a temporary table (``COPY`` on
+    PostgreSQL), then one ``INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE`` whose SET
+    lists ``frame``'s columns and no other. A stored column the frame lacks keeps its value;
+    a new row gets the column's default (NULL) there.
+
+    Args:
+        connection: the caller's transaction.
+        table: ``schema.items`` or ``schema.users``.
+        frame: the key plus the columns to write; keys must be unique.
+        key: the primary-key column.
+        keep_when_null: columns whose stored value stays when the new one is NULL (an items
+            file without ``first_seen`` must not erase what events taught us).
+        update: columns to overwrite on a known key (default: all of ``frame``'s but the
+            key); empty: insert new keys only.
+
+    Returns:
+        int: rows in ``frame``.
     """
     if frame.empty:
         return 0
+    columns = list(frame.columns)
+    update = [c for c in columns if c != key] if update is None else list(update)
+    insert = _dialect_insert(connection)
+    with staging_table(connection, table, columns, key) as staging:
+        bulk_insert(connection, staging, frame, columns)
+        # The WHERE keeps SQLite from parsing ON CONFLICT as a join constraint.
+        rows = sa.select(*[staging.c[c] for c in columns]).where(sa.true())
+        statement = insert(table).from_select(columns, rows)
+        if update:
+            statement = statement.on_conflict_do_update(
+                index_elements=[key],
+                set_={
+                    c: sa.func.coalesce(statement.excluded[c], table.c[c])
+                    if c in keep_when_null
+                    else statement.excluded[c]
+                    for c in update
+                },
+            )
+        else:
+            statement = statement.on_conflict_do_nothing(index_elements=[key])
+        connection.execute(statement)
+    return len(frame)
+
+
+def lower_to(
+    connection: sa.Connection, table: sa.Table, frame: pd.DataFrame, key: str, column: str
+) -> None:
+    """Set ``table.column`` to ``frame.column`` where that is lower or the stored one is NULL.
+
+    Set-based (one correlated UPDATE from a temporary table); rows of ``frame`` whose key
+    is not in ``table`` are ignored. Keys must be unique.
+    """
+    if frame.empty:
+        return
+    with staging_table(connection, table, [key, column], key) as staging:
+        bulk_insert(connection, staging, frame, [key, column])
+        new = sa.select(staging.c[column]).where(staging.c[key] == table.c[key]).scalar_subquery()
+        lower = sa.exists().where(
+            staging.c[key] == table.c[key],
+            sa.or_(table.c[column].is_(None), staging.c[column] < table.c[column]),
+        )
+        connection.execute(sa.update(table).where(lower).values({column: new}))
+
+
+@contextmanager
+def staging_table(
+    connection: sa.Connection, like: sa.Table, columns: Sequence[str], key: str
+) -> Iterator[sa.Table]:
+    """A temporary table with ``columns`` typed as in ``like``, dropped after use.
+
+    ``key`` is its primary key, so that joins back to ``like`` are index lookups at any size.
+
+    Temporary tables live in the connection's own schema, so concurrent ingests never see
+    each other's. On an error it is left to the caller's transaction, whose rollback
+    removes it (a failed PostgreSQL transaction accepts no DROP).
+    """
+    name = f"staging_{like.name}_{uuid.uuid4().hex[:12]}"
+    staging = sa.Table(
+        name,
+        sa.MetaData(),
+        *[sa.Column(c, like.c[c].type, primary_key=c == key, autoincrement=False) for c in columns],
+        prefixes=["TEMPORARY"],
+    )
+    staging.create(connection)
+    yield staging
+    staging.drop(connection)
+
+
+def _dialect_insert(connection: sa.Connection):
     if connection.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    columns = list(frame.columns)
-    statement = insert(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=[key],
-        set_={
-            c: sa.func.coalesce(statement.excluded[c], table.c[c])
-            if c in keep_when_null
-            else statement.excluded[c]
-            for c in columns
-            if c != key
-        },
-    )
-    records = [dict(zip(columns, row, strict=True)) for row in _rows(frame, columns)]
-    connection.execute(statement, records)
-    return len(frame)
+    return insert
 
 
 # ---- reads -------------------------------------------------------------------------
@@ -267,6 +342,27 @@ def load_users(settings: Settings) -> pd.DataFrame:
     frame["user_id"] = frame["user_id"].astype("int64")
     frame["age"] = frame["age"].astype("Int64")
     return frame
+
+
+def rows_with_keys(
+    connection: sa.Connection, table: sa.Table, keys: pd.Series, columns: Sequence[str]
+) -> pd.DataFrame:
+    """``columns`` of the stored rows whose key (``keys.name``) is in ``keys``.
+
+    The keys go to a temporary table and are joined, not listed in an ``IN (...)``: a
+    catalogue batch of a million ids would pass PostgreSQL's 65,535 bind parameters.
+    Keys must be unique.
+    """
+    key = str(keys.name)
+    frame = keys.to_frame()
+    with staging_table(connection, table, [key], key) as staging:
+        bulk_insert(connection, staging, frame, [key])
+        query = sa.select(*[table.c[c] for c in columns]).join(
+            staging, staging.c[key] == table.c[key]
+        )
+        # Nullable dtypes: an integer column with a NULL must not come back as float64.
+        stored = pd.read_sql(query, connection, dtype_backend="numpy_nullable")
+    return stored
 
 
 def known_item_ids(connection: sa.Connection) -> pd.Index:

@@ -191,9 +191,9 @@ def is_transient_db_error(task, task_run, state) -> bool:
 
 
 @task(retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=is_transient_db_error)
-def ingest_batch(settings: Settings, path: str, kind: str) -> dict[str, Any]:
-    """Ingest one file; returns the batch report as a dict."""
-    return ingest_path(settings, path, kind).to_dict()
+def ingest_batch(settings: Settings, path: str) -> dict[str, Any]:
+    """Ingest one file (its columns decide its kind); returns the batch report as a dict."""
+    return ingest_path(settings, path).to_dict()
 
 
 @flow(name="recloop-ingest", log_prints=True)
@@ -202,8 +202,8 @@ def ingest_flow(paths: list[str], settings: Settings | None = None) -> list[dict
     settings = settings or Settings()
     logger = get_run_logger()
     reports = []
-    for path, kind in ingest_order(paths):
-        report = ingest_batch(settings, path, kind)
+    for path in ingest_order(paths):
+        report = ingest_batch(settings, path)
         logger.info(
             "%s: %s (received %s, accepted %s, quarantined %s, duplicates %s)",
             path,

@@ -1,6 +1,7 @@
 """Batch files into the store in a safe order: catalogs first, so events find their items.
 
-The one ordering both the continual step and the ingest flow use.
+The one ordering both the continual step and the ingest flow use. A file's name only
+orders it (``readers.infer_kind``); its columns decide which table it goes to.
 """
 
 from __future__ import annotations
@@ -12,15 +13,14 @@ from recloop.settings import Settings
 KIND_ORDER = {"items": 0, "users": 1, "events": 2}
 
 
-def ingest_order(paths: list[str]) -> list[tuple[str, str]]:
-    """(path, kind) of each batch file, items before users before events.
+def ingest_order(paths: list[str]) -> list[str]:
+    """``paths`` with catalog files (by name) before user files before event files.
 
     The sort is stable: files of one kind keep the order they were given in.
     """
-    kinds = [(path, infer_kind(path)) for path in paths]
-    return sorted(kinds, key=lambda pair: KIND_ORDER[pair[1]])
+    return sorted(paths, key=lambda path: KIND_ORDER[infer_kind(path)])
 
 
 def ingest_batches(settings: Settings, paths: list[str]) -> list[IngestReport]:
     """Ingest batch files in :func:`ingest_order`; one report per file."""
-    return [ingest_path(settings, path, kind=kind) for path, kind in ingest_order(paths)]
+    return [ingest_path(settings, path) for path in ingest_order(paths)]

@@ -7,7 +7,14 @@ each expectation's ``meta`` carries recloop's reading of it:
 - ``severity``: ``error`` (default: the row is quarantined) or ``warning`` (counted, kept);
 - ``action``: for warnings, ``set_null`` nulls the offending value (the year data rule);
 - ``suppresses``: codes a row need not also carry (a malformed row is not also "missing");
-- ``requires``: a condition for the expectation to apply (``item_catalog``, ``invalid_utf8``).
+- ``requires``: a condition for the expectation to apply (``item_catalog``, ``invalid_utf8``,
+  ``nul_character``, ``unbalanced_quote``): checks that only matter when the batch has
+  such values are not run on the others.
+
+A new rule is a new suite version (``<kind>.v<N+1>.json``); older files stay as the record
+of how earlier batches were judged. v2 added exact 64-bit id parsing, text length limits
+taken from the store schema (``<col>_too_long``), ``text_contains_nul`` and
+``unbalanced_quote``.
 
 GX computes every row-level result (``COMPLETE`` result format, row positions as index);
 this module only maps failing rows to codes. Large batches are validated in chunks of
@@ -25,8 +32,10 @@ from typing import Any
 
 import pandas as pd
 
+from recloop.validation.frame import text_length_parameters
+
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
-SUITE_VERSION = {"events": 1, "items": 1, "users": 1}
+SUITE_VERSION = {"events": 2, "items": 2, "users": 2}
 RESULT_FORMAT = {"result_format": "COMPLETE", "return_unexpected_index_query": False}
 
 
@@ -72,11 +81,13 @@ def validate(
     Args:
         frame: from ``validation_frame`` (RangeIndex = row positions).
         kind: events, items or users.
-        parameters: values of the suite's ``$PARAMETER`` references.
+        parameters: values of the suite's ``$PARAMETER`` references; the text length
+            limits (``<col>_max_length``) are added here, from the store schema.
         conditions: which ``requires`` conditions hold for this batch.
         chunk_rows: rows per GX run (bounds memory on large batches).
     """
     started = time.perf_counter()
+    parameters = {**text_length_parameters(kind), **parameters}
     validation = _validation_definition(kind, frozenset(conditions))
     # Only the columns the active expectations read: GX copies the frame per expectation.
     columns = [c for c in frame.columns if c in referenced_columns(kind, frozenset(conditions))]
