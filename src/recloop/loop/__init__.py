@@ -2,7 +2,8 @@
 
 - ``plan.py``: the step's data windows (``StepPlan``) from the store and the champion;
 - ``stages.py``: drift, trigger, train, gate, conclude and alerts over a plan;
-- ``step.py``: the step as a state machine (``run_step``, ``StepOutcome``, ``StepStatus``);
+- ``step.py``: the step as a state machine (``run_step`` over ``Stages``);
+- ``outcome.py``: the typed outcome (``StepOutcome``, ``StepStatus``);
 - ``train.py``: the one train-and-register (``recloop train`` and the step use it);
 - ``run_lifecycle.py``: a training's MLflow run ends honestly (KILLED, reaped when stale);
 - ``ingest.py``: batch files into the store, catalogs first;

@@ -1,6 +1,7 @@
 """Batch files into the store in a safe order: catalogs first, so events find their items.
 
-The one ordering both the continual step and the ingest flow use.
+The one ordering both the continual step and the ingest flow use. A file's name only
+orders it (``readers.infer_kind``); its columns decide which table it goes to.
 """
 
 from __future__ import annotations
