@@ -39,6 +39,7 @@ import sqlalchemy as sa
 
 from recloop.data import schema
 from recloop.errors import BatchInProgressError
+from recloop.processes import process_alive
 from recloop.settings import Settings
 
 RUNNING = "running"
@@ -68,18 +69,7 @@ class Owner:
 
     def is_alive_here(self) -> bool:
         """Whether this process still runs (only meaningful on its own host)."""
-        import psutil
-
-        try:
-            process = psutil.Process(self.pid)
-            # A pid the OS gave to a newer process is not ours (start times compared to the
-            # clock tick; they are rounded differently across calls on some systems).
-            same = abs(process.create_time() - self.started_at) < 1.0
-            return same and process.status() != psutil.STATUS_ZOMBIE
-        except (psutil.NoSuchProcess, psutil.ZombieProcess):
-            return False
-        except psutil.AccessDenied:  # exists, owned by someone else: assume it is ours
-            return True
+        return process_alive(self.pid, self.started_at)
 
 
 @dataclass(frozen=True)

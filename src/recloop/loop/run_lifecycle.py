@@ -36,6 +36,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from recloop.errors import Interrupted
+from recloop.processes import process_alive
 from recloop.registry.tags import (
     TAG_END_REASON,
     TAG_HEARTBEAT,
@@ -104,7 +105,7 @@ def stale_reason(
     host = host or this_host()
     owner, pid = tags[TAG_OWNER_HOST], int(tags[TAG_OWNER_PID])
     if owner == host:
-        if _process_alive(pid, float(tags.get(TAG_OWNER_STARTED, "nan"))):
+        if process_alive(pid, float(tags.get(TAG_OWNER_STARTED, "nan"))):
             return None
         return f"owner process {pid} on {owner} is gone (killed without a chance to clean up)"
     silent = now - float(tags.get(TAG_HEARTBEAT, "0"))
@@ -114,21 +115,6 @@ def stale_reason(
         f"no heartbeat from {owner} for {silent / 3600:.1f} h "
         f"(lease registry.stale_run_lease_hours = {lease_seconds / 3600:g} h)"
     )
-
-
-def _process_alive(pid: int, started: float) -> bool:
-    """True if process ``pid`` exists, is not a zombie, and started at ``started``."""
-    import psutil
-
-    try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return abs(process.create_time() - started) < 1.0
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.AccessDenied:  # exists, belongs to someone else: assume it is the owner
-        return True
 
 
 def reap_stale_runs(settings: Settings, experiment_id: str) -> list[tuple[str, str]]:
