@@ -48,11 +48,25 @@ class IngestSettings(BaseModel):
             "view": (0.0, 1.0),
             "click": (0.0, 1.0),
             "purchase": (0.0, 1e9),
+            "interaction": (0.0, 1.0),
         },
         description="Allowed value range per event type; an event type not listed is rejected.",
     )
     default_event_type: str = Field(
-        "rating", description="Event type given to rows of sources that have no event column."
+        "rating",
+        description="Event type given to rows of sources that have a value (rating) column "
+        "but no event column.",
+    )
+    implicit_event_type: str = Field(
+        "interaction",
+        description="Event type given to rows of implicit sources, with neither an event nor "
+        "a value column (MovieLens-1M and Amazon Beauty in ../shared/datasets): each row is "
+        "one positive interaction. Must be listed in value_ranges.",
+    )
+    implicit_value: float = Field(
+        1.0,
+        description="Value given to rows of sources that have no value column (implicit "
+        "feedback: every row counts once). Must lie in the range of its event type.",
     )
     chunk_rows: int = Field(200_000, gt=0, description="Rows validated and stored per chunk.")
     milliseconds_threshold: int = Field(

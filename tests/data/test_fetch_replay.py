@@ -85,9 +85,13 @@ def test_fetch_offline_says_so(recloop, monkeypatch, tmp_path):
     assert "offline" in result.stderr and len(result.stderr.strip().splitlines()) <= 2
 
 
-def test_named_dataset_resolves_through_the_data_dir(recloop, tmp_path):
+def test_named_dataset_resolves_through_the_data_dir(recloop, tmp_path, monkeypatch):
     result = recloop("replay", "no-such-dataset", "--out", tmp_path / "out")
-    assert result.exit_code == 2 and "recloop data fetch no-such-dataset" in result.stderr
+    assert result.exit_code == 2 and "not found" in result.stderr
+    assert "fetch" not in result.stderr  # no download source: fetching would only fail again
+    monkeypatch.setenv("RECLOOP_DATA_DIR", str(tmp_path / "empty"))
+    result = recloop("replay", "movielens-100k", "--out", tmp_path / "out")
+    assert result.exit_code == 2 and "recloop data fetch movielens-100k" in result.stderr
 
 
 def test_replay_batches_are_time_ordered_and_reingest(recloop, movielens, tmp_path, workspace):

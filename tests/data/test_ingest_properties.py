@@ -369,11 +369,13 @@ def _intended(batch: Batch, row: dict[str, Cell]) -> tuple:
     def meaning(column: str, default=None):
         return row[column].meaning if column in present else default
 
+    # No event column: "rating" beside a value column, "interaction" without one (implicit).
+    implicit = "value" not in present
     return (
         meaning("user_id"),
         meaning("item_id"),
         meaning("timestamp"),
-        meaning("event_type", "rating"),
+        meaning("event_type", "interaction" if implicit else "rating"),
         meaning("value", 1.0),
         meaning("scenario"),
         meaning("session_id"),

@@ -14,7 +14,9 @@ Data rules (enforced by the suites in ``recloop/validation/suites``):
   backend) nor hold a NUL (``text_contains_nul``). A CSV record is one physical line
   (``csv_records``): a quote left open is that row's ``unbalanced_quote``.
 - Events: ids are whole numbers >= 0; the value lies in the range configured for its event
-  type (``settings.ingest.value_ranges``; ratings 0.5-5); timestamps are Unix seconds,
+  type (``settings.ingest.value_ranges``; ratings 0.5-5). A source without a value column
+  is implicit feedback: each row one positive ``interaction`` of value 1.0 (without an
+  event column; ``readers.event_defaults``); timestamps are Unix seconds,
   not before ``min_timestamp`` (1995-01-01), not beyond now + ``future_tolerance_seconds``,
   and a value above ``milliseconds_threshold`` (1e11) is reported as
   ``timestamp_in_milliseconds`` (never silently divided).

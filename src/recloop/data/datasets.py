@@ -1,11 +1,11 @@
 """Named datasets: find them locally first, fetch them from GroupLens when asked.
 
-``resolve_dataset(settings, "movielens-100k")`` looks in ``settings.datasets_dir`` (set
-``RECLOOP_DATA_DIR=../shared/datasets`` to use a shared copy offline) and accepts a plain
-directory path too. ``fetch_dataset`` downloads the zip named in
-``settings.ingest.dataset_sources``, verifies its checksum before unpacking, and writes the
-canonical CSV form (``interactions.csv``, ``items.csv``, ``users.csv``) next to the
-original files, so both layouts read the same afterwards.
+``resolve_dataset(settings, "movielens-1m")`` looks in ``settings.datasets_dir`` (set
+``RECLOOP_DATA_DIR=../shared/datasets`` to use the shared copies offline: movielens-100k,
+movielens-1m, amazon-beauty) and accepts a plain directory path too. ``fetch_dataset``
+downloads the zip named in ``settings.ingest.dataset_sources``, verifies its checksum
+before unpacking, and writes the canonical CSV form (``interactions.csv``, ``items.csv``,
+``users.csv``) next to the original files, so both layouts read the same afterwards.
 """
 
 from __future__ import annotations
@@ -18,9 +18,23 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from recloop.columns import (
+    EVENT_TYPE_COL,
+    GENRES_COL,
+    ITEM_COL,
+    SCENARIO_COL,
+    SESSION_COL,
+    TIMESTAMP_COL,
+    TITLE_COL,
+    USER_COL,
+    VALUE_COL,
+    YEAR_COL,
+)
 from recloop.data.readers import Dataset, read_dataset
 from recloop.errors import NotFoundError, RecloopError
-from recloop.settings import Settings
+from recloop.settings import IngestSettings, Settings
 
 
 class FetchError(RecloopError):
@@ -30,22 +44,30 @@ class FetchError(RecloopError):
 
 
 def resolve_dataset(settings: Settings, name_or_path: str | Path) -> Path:
-    """The directory of a named dataset (datasets dir first) or of an explicit path."""
+    """The directory of a named dataset (datasets dir first) or of an explicit path.
+
+    Any folder of ``settings.datasets_dir`` is a named dataset: ``movielens-100k``,
+    ``movielens-1m`` and ``amazon-beauty`` in ../shared/datasets, or a user's own.
+    """
     candidate = Path(name_or_path)
     if candidate.is_dir():
         return candidate.resolve()
     named = settings.datasets_dir / str(name_or_path)
     if named.is_dir():
         return named
-    raise NotFoundError(
-        f"dataset {name_or_path!r} not found in {settings.datasets_dir}; run "
-        f"`recloop data fetch {name_or_path}` or set RECLOOP_DATA_DIR to a folder holding it"
-    )
+    hint = "set RECLOOP_DATA_DIR to a folder holding it"
+    if str(name_or_path) in settings.ingest.dataset_sources:
+        hint = f"run `recloop data fetch {name_or_path}` or {hint}"
+    raise NotFoundError(f"dataset {name_or_path!r} not found in {settings.datasets_dir}; {hint}")
 
 
 def load_dataset(settings: Settings, name_or_path: str | Path) -> Dataset:
-    """Read a named dataset (any supported layout) as canonical tables."""
-    return read_dataset(resolve_dataset(settings, name_or_path))
+    """Read a named dataset (any supported layout) as canonical tables.
+
+    Implicit event files get the event type and value of ``settings.ingest``
+    (``readers.event_defaults``), as ingesting them would.
+    """
+    return read_dataset(resolve_dataset(settings, name_or_path), settings.ingest)
 
 
 def fetch_dataset(settings: Settings, name: str, force: bool = False) -> dict[str, Any]:
@@ -68,7 +90,7 @@ def fetch_dataset(settings: Settings, name: str, force: bool = False) -> dict[st
     url, checksum = sources[name]
     payload = _download(url, settings.ingest.fetch_timeout_seconds)
     _verify(payload, checksum, url)
-    _unpack(payload, target)
+    _unpack(payload, target, settings.ingest)
     return {"name": name, "status": "fetched", "path": str(target), "checksum": checksum}
 
 
@@ -98,7 +120,7 @@ def _verify(payload: bytes, checksum: str, url: str) -> None:
         )
 
 
-def _unpack(payload: bytes, target: Path) -> None:
+def _unpack(payload: bytes, target: Path, rules: IngestSettings) -> None:
     """Extract the zip's data files into ``target`` and add the canonical CSV form."""
     with tempfile.TemporaryDirectory() as scratch:
         with zipfile.ZipFile(io.BytesIO(payload)) as archive:
@@ -106,23 +128,47 @@ def _unpack(payload: bytes, target: Path) -> None:
                 if member.is_dir() or ".." in Path(member.filename).parts:
                     continue
                 (Path(scratch) / Path(member.filename).name).write_bytes(archive.read(member))
-        dataset = read_dataset(scratch)
+        dataset = read_dataset(scratch, rules)
         target.mkdir(parents=True, exist_ok=True)
         for path in Path(scratch).iterdir():
             shutil.copy2(path, target / path.name)
-    write_canonical(dataset, target)
+    write_canonical(dataset, target, rules)
 
 
-def write_canonical(dataset: Dataset, directory: Path) -> None:
-    """Write the canonical CSV form (the layout of ../shared/datasets/movielens-100k)."""
-    events = dataset.events.rename(columns={"value": "rating"})
-    events = events[["user_id", "item_id", "rating", "timestamp"]]
-    if (events["rating"] == events["rating"].round()).all():
-        events = events.astype({"rating": "int64"})
-    events.to_csv(directory / "interactions.csv", index=False)
+def write_canonical(dataset: Dataset, directory: Path, rules: IngestSettings | None = None) -> None:
+    """Write the canonical CSV form (the layout of ../shared/datasets), what exists only.
+
+    Reading the files back (``read_dataset``) gives the same events and catalogue: the
+    value is written as ``rating`` unless every event is an implicit interaction
+    (``rules.implicit_event_type`` with ``rules.implicit_value``: no value column, as in
+    MovieLens-1M); ``event_type`` only when the reader's default would not restore it;
+    ``scenario``/``session_id``, ``year`` and ``genres`` only when some row has one.
+    """
+    rules = rules or IngestSettings()
+    events = dataset.events
+    out = events[[USER_COL, ITEM_COL]].copy()
+    types = events[EVENT_TYPE_COL]
+    implicit = (types == rules.implicit_event_type) & (events[VALUE_COL] == rules.implicit_value)
+    if not implicit.all():
+        rating = events[VALUE_COL]
+        out["rating"] = rating.astype("int64") if (rating == rating.round()).all() else rating
+        if not (types == rules.default_event_type).all():
+            out[EVENT_TYPE_COL] = types
+    out[TIMESTAMP_COL] = events[TIMESTAMP_COL]
+    for column in (SCENARIO_COL, SESSION_COL):
+        if column in events.columns and events[column].notna().any():
+            out[column] = events[column]
+    out.to_csv(directory / "interactions.csv", index=False)
     if dataset.items is not None:
-        dataset.items[["item_id", "title", "year", "genres"]].to_csv(
-            directory / "items.csv", index=False
-        )
+        items = dataset.items
+        columns = [ITEM_COL, *([TITLE_COL] if TITLE_COL in items else [])]
+        columns += [c for c in (YEAR_COL, GENRES_COL) if c in items and _has_values(items[c])]
+        items[columns].to_csv(directory / "items.csv", index=False)
     if dataset.users is not None:
         dataset.users.to_csv(directory / "users.csv", index=False)
+
+
+def _has_values(column: pd.Series) -> bool:
+    """Whether some value is present (not null, not empty text)."""
+    present = column.notna() & (column.astype("string").str.strip() != "")
+    return bool(present.any())

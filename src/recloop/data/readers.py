@@ -11,7 +11,9 @@ Two families of readers:
   no source column can collide with them, each row's number, its exact bytes in the file
   and any problem the parser found in it.
 - ``read_dataset(directory)`` / ``read_movielens_canonical``: a whole dataset directory as
-  clean canonical tables (replay, fetch, tests).
+  clean canonical tables (replay, fetch, simulate, tests), events in file order. Event
+  files without a value column (MovieLens-1M, Amazon Beauty) are implicit feedback: each
+  row one positive interaction, with the same defaults ingest gives (``event_defaults``).
 
 How a CSV batch becomes records (one physical line each: a quote left open never
 swallows the next lines) is ``csv_records``' job; see its docstring.
@@ -29,12 +31,16 @@ import pandas as pd
 from recloop.columns import (
     EVENT_TYPE_COL,
     FIRST_SEEN_COL,
+    GENRES_COL,
     ITEM_COL,
+    ITEM_COLUMNS,
     SCENARIO_COL,
     SESSION_COL,
     TIMESTAMP_COL,
+    TITLE_COL,
     USER_COL,
     VALUE_COL,
+    YEAR_COL,
 )
 from recloop.data.csv_records import (
     UNBALANCED_QUOTE,
@@ -45,6 +51,7 @@ from recloop.data.csv_records import (
 from recloop.data.grouplens import GROUPLENS_READERS, split_title_year
 from recloop.data.kinds import KINDS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, resolve_kind
 from recloop.errors import UnusableInputError
+from recloop.settings import IngestSettings
 
 # Source column names (lower-cased) that mean a canonical column.
 COLUMN_ALIASES = {
@@ -285,36 +292,95 @@ def canonical_names(
 # ---- whole datasets ------------------------------------------------------------------
 
 
-def read_movielens_canonical(directory: str | Path) -> Dataset:
-    """Read the canonical CSV form of MovieLens (interactions.csv, items.csv, users.csv).
+def event_defaults(columns: list[str], rules: IngestSettings) -> tuple[str | None, float | None]:
+    """The event type and value given to rows of a source that lacks those columns.
+
+    One rule for ingest (``validation_frame``) and the whole-dataset readers, so a dataset
+    read directly and the same files ingested hold the same events:
+
+    - a value (rating) column but no event column: ``rules.default_event_type``
+      ("rating": explicit feedback such as MovieLens-100k's 1-5 stars);
+    - neither column: implicit feedback, each row one positive interaction:
+      ``rules.implicit_event_type`` ("interaction") with ``rules.implicit_value`` (1.0);
+    - an event column but no value: ``rules.implicit_value`` (the event counts once).
+
+    Args:
+        columns: the source's canonical column names.
+        rules: the ingest settings holding the defaults.
+
+    Returns:
+        (event type, value) to fill; None for a column the source has.
+    """
+    has_type, has_value = EVENT_TYPE_COL in columns, VALUE_COL in columns
+    if has_type:
+        return None, None if has_value else rules.implicit_value
+    if has_value:
+        return rules.default_event_type, None
+    return rules.implicit_event_type, rules.implicit_value
+
+
+def read_movielens_canonical(directory: str | Path, rules: IngestSettings | None = None) -> Dataset:
+    """Read a dataset in canonical CSV form (interactions.csv, items.csv, users.csv).
+
+    The form of every dataset in ../shared/datasets: MovieLens-100k (explicit ratings,
+    title/year/genres), MovieLens-1M (implicit, title/year/genres), Amazon Beauty
+    (implicit, title only).
 
     Args:
         directory: folder such as ``../shared/datasets/movielens-100k``.
+        rules: ingest settings whose event defaults apply (``event_defaults``); None:
+            the defaults.
 
     Returns:
-        Dataset: events in file order (ratings as ``event_type="rating"``), items with
-        ``year`` kept as text (item 267 really says "unkonwn"), users.
+        Dataset: events in file order (index 0..n-1; a stable sort by time keeps that
+        order among equal timestamps, which is how these datasets order their ties);
+        a rating column gives ``event_type="rating"``, a file without value column gives
+        implicit interactions (``event_type="interaction"``, value 1.0). Items with every
+        canonical column (``catalog_columns``: absent year/genres become null/""), titles
+        kept verbatim (Beauty's HTML entities included) and ``year`` as text (item 267 of
+        MovieLens-100k really says "unkonwn"); users when users.csv exists.
     """
     directory = Path(directory)
-    raw = pd.read_csv(directory / "interactions.csv")
-    events = _events_from(raw)
+    events = _events_from(pd.read_csv(directory / "interactions.csv"), rules)
     items = pd.read_csv(directory / "items.csv", dtype={"year": "string", "title": "string"})
-    items["genres"] = items["genres"].fillna("")
-    items[FIRST_SEEN_COL] = pd.array([None] * len(items), dtype="Int64")
+    items = catalog_columns(items.rename(columns=lambda c: _canonical(str(c))))
     users = None
     if (directory / "users.csv").exists():
         users = pd.read_csv(directory / "users.csv", dtype={"zip_code": "string"})
     return Dataset(events=events, items=items, users=users)
 
 
-def _events_from(raw: pd.DataFrame) -> pd.DataFrame:
-    value = raw["rating"] if "rating" in raw.columns else raw[VALUE_COL]
+def catalog_columns(items: pd.DataFrame) -> pd.DataFrame:
+    """Items with every canonical column, as the store holds them, others after.
+
+    A catalogue without a column (Beauty has no year, no genres) gets it empty: null
+    title/year, "" genres (the store's form), null ``first_seen``. Which fields the item
+    text uses is ``model.text.item_texts``' business: empty ones are skipped there.
+    """
+    items = items.copy()
+    for column in (TITLE_COL, YEAR_COL):
+        if column not in items.columns:
+            items[column] = pd.array([pd.NA] * len(items), dtype="string")
+    items[GENRES_COL] = items[GENRES_COL].fillna("") if GENRES_COL in items.columns else ""
+    if FIRST_SEEN_COL not in items.columns:
+        items[FIRST_SEEN_COL] = pd.array([None] * len(items), dtype="Int64")
+    items[ITEM_COL] = pd.to_numeric(items[ITEM_COL]).astype("int64")  # CSV sources: text
+    others = [c for c in items.columns if c not in ITEM_COLUMNS]
+    return items[[*ITEM_COLUMNS, *others]]
+
+
+def _events_from(raw: pd.DataFrame, rules: IngestSettings | None) -> pd.DataFrame:
+    """Canonical events from a whole events file, in file order (defaults: ``event_defaults``)."""
+    raw = raw.rename(columns=lambda c: _canonical(str(c)))
+    event_type, value = event_defaults(list(raw.columns), rules or IngestSettings())
     return pd.DataFrame(
         {
             USER_COL: pd.to_numeric(raw[USER_COL]).astype("int64"),
             ITEM_COL: pd.to_numeric(raw[ITEM_COL]).astype("int64"),
-            EVENT_TYPE_COL: raw[EVENT_TYPE_COL] if EVENT_TYPE_COL in raw.columns else "rating",
-            VALUE_COL: pd.to_numeric(value).astype("float64"),
+            EVENT_TYPE_COL: raw[EVENT_TYPE_COL] if event_type is None else event_type,
+            VALUE_COL: pd.to_numeric(raw[VALUE_COL]).astype("float64")
+            if value is None
+            else float(value),
             TIMESTAMP_COL: pd.to_numeric(raw[TIMESTAMP_COL]).astype("int64"),
             SCENARIO_COL: raw[SCENARIO_COL] if SCENARIO_COL in raw.columns else None,
             SESSION_COL: raw[SESSION_COL] if SESSION_COL in raw.columns else None,
@@ -331,35 +397,38 @@ LAYOUTS = {
 }
 
 
-def read_dataset(directory: str | Path) -> Dataset:
+def read_dataset(directory: str | Path, rules: IngestSettings | None = None) -> Dataset:
     """Read a dataset directory in any supported layout as clean canonical tables.
 
     Args:
         directory: canonical CSV form, or a GroupLens ml-100k / ml-1m / ml-latest(-small)
             directory (the zip's top folder).
+        rules: ingest settings whose event defaults apply (``event_defaults``); None:
+            the defaults.
 
     Raises:
         UnusableInputError: the directory holds no known layout.
     """
     directory = Path(directory)
     if (directory / "interactions.csv").exists():
-        return read_movielens_canonical(directory)
+        return read_movielens_canonical(directory, rules)
     for layout, (events_file, items_file, users_file) in LAYOUTS.items():
         if layout != "canonical" and (directory / events_file).exists():
-            return _read_grouplens_dataset(directory, events_file, items_file, users_file)
+            files = (events_file, items_file, users_file)
+            return _read_grouplens_dataset(directory, *files, rules=rules)
     raise UnusableInputError(
         f"{directory}: no known dataset layout (interactions.csv, u.data, ratings.dat, ratings.csv)"
     )
 
 
-def _read_grouplens_dataset(directory: Path, events_file, items_file, users_file) -> Dataset:
-    events = _events_from(read_batch(directory / events_file, "events").frame)
+def _read_grouplens_dataset(
+    directory: Path, events_file, items_file, users_file, rules: IngestSettings | None
+) -> Dataset:
+    events = _events_from(read_batch(directory / events_file, "events").frame, rules)
     items = users = None
     if items_file and (directory / items_file).exists():
-        items = read_batch(directory / items_file, "items").frame
-        items["item_id"] = pd.to_numeric(items["item_id"]).astype("int64")  # CSV: text
-        items["genres"] = items["genres"].fillna("").replace("(no genres listed)", "")
-        items[FIRST_SEEN_COL] = pd.array([None] * len(items), dtype="Int64")
+        items = catalog_columns(read_batch(directory / items_file, "items").frame)
+        items["genres"] = items["genres"].replace("(no genres listed)", "")
     if users_file and (directory / users_file).exists():
         users = read_batch(directory / users_file, "users").frame
     return Dataset(events=events, items=items, users=users)

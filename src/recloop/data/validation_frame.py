@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from recloop.columns import EVENT_TYPE_COL, VALUE_COL
 from recloop.data import schema
 from recloop.data.csv_records import MALFORMED_ROW, UNBALANCED_QUOTE
-from recloop.data.readers import RawBatch
+from recloop.data.readers import RawBatch, event_defaults
 from recloop.settings import Settings
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # the store's BIGINT
@@ -135,13 +135,15 @@ def validation_frame(raw: RawBatch, kind: str, settings: Settings) -> pd.DataFra
 
 
 def _with_defaults(raw: pd.DataFrame, kind: str, settings: Settings) -> pd.DataFrame:
-    """Columns a source may omit: event type (settings), value (1.0: implicit feedback)."""
+    """Columns a source may omit: event type and value (``readers.event_defaults``)."""
     spec = SPECS[kind]
     raw = raw.copy(deep=False)
-    if kind == "events" and EVENT_TYPE_COL not in raw:
-        raw[EVENT_TYPE_COL] = settings.ingest.default_event_type
-    if kind == "events" and VALUE_COL not in raw:
-        raw[VALUE_COL] = 1.0
+    if kind == "events":
+        event_type, value = event_defaults(list(raw.columns), settings.ingest)
+        if event_type is not None:
+            raw[EVENT_TYPE_COL] = event_type
+        if value is not None:
+            raw[VALUE_COL] = value
     for column in spec.integer + spec.floating + spec.text:
         if column not in raw:
             raw[column] = None

@@ -9,6 +9,7 @@ items only encodes the new ones.
 from __future__ import annotations
 
 import hashlib
+import html
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,25 +30,37 @@ DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 def item_texts(items: pd.DataFrame, fields: Sequence[str]) -> list[str]:
     """Join the configured catalog fields into one text per item.
 
+    One default (``train.text_fields``: title, year, genres) serves catalogues of any
+    shape: a field the catalogue lacks is skipped (Amazon Beauty has titles only), and
+    only a configuration naming no catalogue column at all is an error.
+
     Args:
         items: canonical items.
-        fields: column names, in order; missing values are skipped, genre lists are
-            written with commas so the encoder reads words rather than pipes.
+        fields: column names, in order; missing columns and empty values are skipped,
+            genre lists are written with commas so the encoder reads words rather than
+            pipes, and HTML entities are unescaped (Beauty's "&amp;" reads "&"): the text
+            is for the encoder only, the catalogue keeps its values as received.
 
     Returns:
         list[str]: one text per row of ``items``.
+
+    Raises:
+        UnusableInputError: none of ``fields`` is a catalogue column.
     """
-    missing = [f for f in fields if f not in items.columns]
-    if missing:
-        raise UnusableInputError(f"item text fields {missing} are not catalog columns")
-    columns = [items[f].astype("object").where(items[f].notna(), None) for f in fields]
+    present = [f for f in fields if f in items.columns]
+    if not present:
+        raise UnusableInputError(
+            f"none of the item text fields {list(fields)} is a catalog column "
+            f"(columns: {', '.join(map(str, items.columns))}); set RECLOOP_TRAIN__TEXT_FIELDS"
+        )
+    columns = [items[f].astype("object").where(items[f].notna(), None) for f in present]
     texts = []
     for values in zip(*columns, strict=True):
         parts = []
-        for field, value in zip(fields, values, strict=True):
+        for field, value in zip(present, values, strict=True):
             if value is None or str(value).strip() == "":
                 continue
-            text = str(value)
+            text = html.unescape(str(value))
             if field == GENRES_COL:
                 text = text.replace(GENRE_SEPARATOR, ", ")
             parts.append(text)
