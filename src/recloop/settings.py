@@ -22,7 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recloop.errors import UnusableInputError
@@ -153,6 +153,12 @@ class TrainSettings(BaseModel):
         description="Add a learnable item-id embedding to the projected text embedding. Items "
         "never seen in training keep a zero id part, so they are scored from text (cold start).",
     )
+    use_text: bool = Field(
+        True,
+        description="Read item text through the encoder. False gives an id-only model (the "
+        "usual sequential recommender, no cold start): an ablation, to see what the text adds "
+        "(benchmarks/quality_benchmark.py). At least one of use_text and hybrid must be true.",
+    )
     temperature: float = Field(1.0, gt=0, description="Softmax temperature of the logits.")
     id_dropout: float = Field(
         0.0,
@@ -260,6 +266,14 @@ class TrainSettings(BaseModel):
         description="Encoder modules that get adapters: attention query and value, as in the "
         "LoRA paper.",
     )
+
+    @model_validator(mode="after")
+    def _item_tower_has_a_path(self) -> TrainSettings:
+        if not (self.use_text or self.hybrid):
+            raise ValueError(
+                "train.use_text and train.hybrid are both false: items need text or ids"
+            )
+        return self
 
 
 class ServingSettings(BaseModel):

@@ -62,7 +62,7 @@ def describe_validation_error(exc: ValidationError) -> str:
     inside = f" (at {'.'.join(full[len(loc) :])})" if len(full) > len(loc) else ""
     message = str(first["msg"])
     line = f"invalid setting {env_name(loc)}{inside}: {message[:1].lower()}{message[1:]}"
-    if field is not None:
+    if field is not None and first["type"] != "value_error":  # a rule across fields
         line += f" (expects {expectation(field)})"
     if len(errors) > 1:
         line += f"; and {len(errors) - 1} more invalid setting(s)"

@@ -110,3 +110,23 @@ def test_new_arrivals_are_unseen_items_born_recently_relative_to_each_request():
     ]
     undated_catalog = new_arrivals(unseen, np.full(5, np.nan, np.float32), days, 365.0)
     assert undated_catalog.tolist() == [unseen.tolist()] * 2  # no dates: every unseen item
+
+
+def test_id_only_items_ignore_text_and_need_ids():
+    """The id-only ablation (use_text=False): two items with different text but no id
+    vector yet score the same, and trained ids alone tell them apart."""
+    from recloop.model.network import NetConfig, RecommenderNet
+
+    config = NetConfig(n_items=8, text_dim=4, hidden_dim=8, num_heads=2, max_len=6)
+    config.use_text = False
+    net = RecommenderNet(config, torch.randn(8, 4))
+    vectors = net.item_vectors()
+    assert torch.count_nonzero(vectors) == 0  # nothing seen yet: no text to fall back on
+    with torch.no_grad():
+        net.seen_mask[1:5] = 1.0
+    vectors = net.item_vectors()
+    torch.testing.assert_close(vectors[1:5], net.id_embedding.weight[1:5])
+    assert torch.count_nonzero(vectors[5:]) == 0
+    config = NetConfig(n_items=8, text_dim=4, hybrid=False, use_text=False)
+    with pytest.raises(ValueError, match=r"text .* or id"):
+        RecommenderNet(config)

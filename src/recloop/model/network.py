@@ -33,6 +33,7 @@ class NetConfig:
     max_len: int = 200
     dropout: float = 0.3
     hybrid: bool = True
+    use_text: bool = True  # False: an id-only model (an ablation: no cold start)
     temperature: float = 1.0
     scenarios: list[str] = field(default_factory=list)
 
@@ -50,6 +51,8 @@ class RecommenderNet(nn.Module):
 
     def __init__(self, config: NetConfig, text_embeddings: torch.Tensor | None = None) -> None:
         super().__init__()
+        if not (config.use_text or config.hybrid):
+            raise ValueError("an item tower needs text (use_text) or id embeddings (hybrid)")
         self.config = config
         d, n = config.hidden_dim, config.n_items
         bank = torch.zeros(n + 1, config.text_dim)
@@ -90,7 +93,10 @@ class RecommenderNet(nn.Module):
         in training), so the text path alone learns to rank items, as it must for new ones.
         """
         bank = self.text_bank if text_bank is None else text_bank
-        vectors = self.text_proj(bank)
+        if self.config.use_text:
+            vectors = self.text_proj(bank)
+        else:  # id-only: the text path contributes nothing
+            vectors = bank.new_zeros(bank.shape[0], self.config.hidden_dim)
         if self.id_embedding is not None:
             mask = self.seen_mask if id_keep is None else self.seen_mask * id_keep
             vectors = vectors + self.id_embedding.weight * mask.unsqueeze(-1)

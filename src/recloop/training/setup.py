@@ -226,6 +226,7 @@ def _build_net(
             max_len=cfg.max_len,
             dropout=cfg.dropout,
             hybrid=cfg.hybrid,
+            use_text=cfg.use_text,
             temperature=cfg.temperature,
             scenarios=problem.scenarios,
         )
