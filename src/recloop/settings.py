@@ -135,7 +135,14 @@ class TrainSettings(BaseModel):
     hidden_dim: int = Field(64, gt=0, description="Width of item vectors and the user tower.")
     num_heads: int = Field(2, gt=0, description="Attention heads of the user tower.")
     num_layers: int = Field(2, gt=0, description="Transformer layers of the user tower.")
-    max_len: int = Field(50, gt=1, description="Most recent events the user tower reads.")
+    max_len: int | None = Field(
+        None,
+        gt=1,
+        description="Most recent events the user tower reads. None: derived from the training "
+        "data when a model is first trained (the length that covers the whole history of 95% "
+        "of users, rounded up to a multiple of 10, within 20..200: recloop.training.lengths); "
+        "an incremental run keeps its parent's.",
+    )
     window_overlap: float = Field(
         0.5,
         ge=0,

@@ -20,6 +20,7 @@ from recloop.model.text_tower import ItemTextEncoder, merged_encoder, wrap_lora
 from recloop.serving.loading import local_model_dir
 from recloop.settings import Settings
 from recloop.training.checkpoint import fingerprint, remove_checkpoint
+from recloop.training.lengths import derived_max_len
 from recloop.training.prepare import TrainingProblem, prepare_problem
 from recloop.training.sequences import TrainingWindows, sample_windows, training_windows
 from recloop.training.warm_start import Parent, grow_into, load_parent
@@ -223,7 +224,7 @@ def _build_net(
             hidden_dim=cfg.hidden_dim,
             num_heads=cfg.num_heads,
             num_layers=cfg.num_layers,
-            max_len=cfg.max_len,
+            max_len=cfg.max_len or derived_max_len(_sequence_lengths(problem)),
             dropout=cfg.dropout,
             hybrid=cfg.hybrid,
             use_text=cfg.use_text,
@@ -236,6 +237,11 @@ def _build_net(
     with torch.no_grad():
         net.seen_mask[1:] = torch.from_numpy(problem.seen.astype(np.float32))
     return net
+
+
+def _sequence_lengths(problem: TrainingProblem) -> np.ndarray:
+    """Each training user's event count (the length rule's input)."""
+    return np.fromiter((len(s.items) for s in problem.sequences), dtype=np.int64)
 
 
 def _default_out_dir(settings: Settings, incremental: bool, fp: str) -> Path:
