@@ -213,8 +213,9 @@ def rank_top_k(
     batch_size = max(1, min(batch_size, _MAX_CELLS // max(len(item_ids), 1)))
     for start in range(0, len(cases), batch_size):
         stop = min(start + batch_size, len(cases))
-        raw = score_cases(scorer, cases, start, stop)
-        scores = np.array(raw, dtype=np.float64, copy=True)
+        raw = np.asarray(score_cases(scorer, cases, start, stop))
+        # A copy (masked below), in the scorer's float type: float32 ranks as float64 would.
+        scores = np.array(raw, dtype=raw.dtype if raw.dtype.kind == "f" else np.float64)
         if scores.shape != (stop - start, len(item_ids)):
             raise UnusableInputError(
                 f"scorer returned shape {scores.shape}, expected {(stop - start, len(item_ids))}"
@@ -230,20 +231,38 @@ def rank_top_k(
 
 
 def top_k_columns(scores: np.ndarray, k: int) -> np.ndarray:
-    """Columns of the k highest finite scores per row, ties to the lower column; -1 pads."""
-    k_eff = min(k, scores.shape[1])
-    if k_eff < scores.shape[1]:
-        # Keep every column that could be in the top k (ties at the k-th score included),
-        # then order those candidates exactly: score descending, column ascending.
-        kth = -np.partition(-scores, k_eff - 1, axis=1)[:, k_eff - 1 : k_eff]
-        candidate = scores >= kth
+    """Columns of the k highest finite scores per row, ties to the lower column; -1 pads.
+
+    Array operations over the whole block (no per-row Python): a partition finds each
+    row's k-th score, every column above it is in, and of the columns tied at it the
+    lowest ones fill the remaining places; the chosen few are then ordered exactly
+    (score descending, column ascending).
+    """
+    n, m = scores.shape
+    k_eff = min(k, m)
+    ranked = np.full((n, k), -1, dtype=np.int64)
+    if n == 0 or k_eff == 0:
+        return ranked
+    odd = np.isnan(scores) | (scores == np.inf)  # only finite scores are ranked
+    work = np.where(odd, -np.inf, scores) if odd.any() else scores
+    if k_eff < m:
+        kth = np.partition(work, m - k_eff, axis=1)[:, m - k_eff : m - k_eff + 1]
+        chosen = work > kth
+        tied = work == kth
+        room = k_eff - chosen.sum(axis=1, keepdims=True)
+        crowded = np.flatnonzero(tied.sum(axis=1) > room[:, 0])
+        chosen |= tied
+        if len(crowded):  # more columns tied at the k-th score than places: lowest first
+            ties = tied[crowded]
+            chosen[crowded] &= ~ties | (np.cumsum(ties, axis=1) <= room[crowded])
+        chosen &= work > -np.inf
     else:
-        candidate = np.ones_like(scores, dtype=bool)
-    ranked = np.full((scores.shape[0], k), -1, dtype=np.int64)
-    for row in range(scores.shape[0]):
-        columns = np.flatnonzero(candidate[row] & np.isfinite(scores[row]))
-        columns = columns[np.argsort(-scores[row, columns], kind="stable")][:k_eff]
-        ranked[row, : len(columns)] = columns
+        chosen = work > -np.inf
+    rows, columns = np.nonzero(chosen)
+    order = np.lexsort((columns, -work[rows, columns], rows))
+    rows, columns = rows[order], columns[order]
+    rank = np.arange(len(rows)) - np.searchsorted(rows, rows)
+    ranked[rows, rank] = columns
     return ranked
 
 

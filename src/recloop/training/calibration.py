@@ -16,7 +16,7 @@ import numpy as np
 
 from recloop.model.network import RecommenderNet
 from recloop.model.new_items import NewItemBoost, item_birth_days, new_arrivals
-from recloop.training.objective import VALIDATION_K, ranking_metrics, validation_scores
+from recloop.training.objective import VALIDATION_K, top_k_metrics, validation_ranking
 from recloop.training.prepare import TrainingProblem
 
 
@@ -43,13 +43,20 @@ def calibrate_new_item_boost(
         return NewItemBoost(boost=float(fixed or 0.0), max_age_days=max_age_days)
     cases = problem.valid_cases
     was_training = net.training
-    scores, _ = validation_scores(net, cases)  # leaves the network in training mode
-    net.train(was_training)
     days = np.array([c.time for c in cases], dtype=np.float32)
-    new = new_arrivals(~problem.seen, item_birth_days(problem.items), days, max_age_days)
+    unseen, birth = ~problem.seen, item_birth_days(problem.items)
+
+    def new_for(rows: np.ndarray) -> np.ndarray:  # one batch of cases at a time
+        return new_arrivals(unseen, birth, days[rows], max_age_days)
+
+    boosts = sorted(set(candidates) | {0.0})
+    ranking = validation_ranking(
+        net, cases, VALIDATION_K, bonuses=boosts, bonus_items=new_for
+    )  # leaves the network in training mode
+    net.train(was_training)
     results: dict[str, float] = {}
-    for boost in sorted(set(candidates) | {0.0}):
-        metrics = ranking_metrics(scores + boost * new, cases, VALIDATION_K)
+    for boost in boosts:
+        metrics = top_k_metrics(ranking.top[float(boost)], cases, VALIDATION_K)
         results[f"{boost:g}"] = round(metrics[f"ndcg@{VALIDATION_K}"], 6)
     floor = (1.0 - tolerance) * max(results.values())
     best = max(float(boost) for boost, ndcg in results.items() if ndcg >= floor)

@@ -19,12 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from recloop.training.checkpoint import load_checkpoint, save_checkpoint
-from recloop.training.objective import (
-    VALIDATION_K,
-    NextItemObjective,
-    ranking_metrics,
-    validation_scores,
-)
+from recloop.training.objective import VALIDATION_K, NextItemObjective, validation_metrics
 from recloop.training.setup import Outcome, TrainingRun
 
 log = logging.getLogger(__name__)
@@ -178,9 +173,8 @@ def _train_epoch(objective, loader, optimizer, scheduler, accelerator, clip: flo
 def _validate(objective: NextItemObjective, run: TrainingRun) -> dict[str, float]:
     if not run.problem.valid_cases:
         return {}
-    scores, loss = validation_scores(objective.net, run.problem.valid_cases)
-    metrics = ranking_metrics(scores, run.problem.valid_cases, VALIDATION_K)
-    return {"valid_loss": loss, **{f"valid_{k}": v for k, v in metrics.items()}}
+    metrics = validation_metrics(objective.net, run.problem.valid_cases, VALIDATION_K)
+    return {f"valid_{k}": v for k, v in metrics.items()}
 
 
 def _early_stopping(state: dict[str, Any], metrics: dict[str, float], objective, cfg) -> None:

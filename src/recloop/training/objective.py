@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from recloop.evaluation.harness import top_k_columns
 from recloop.evaluation.metrics import relevance_per_case
 from recloop.model.inputs import left_pad
 from recloop.model.network import RecommenderNet
@@ -70,19 +74,61 @@ class NextItemObjective(nn.Module):
         return (losses * w).sum() / w.sum().clamp(min=1e-9)
 
 
-@torch.no_grad()
-def validation_scores(
-    net: RecommenderNet, cases: list[ValidationCase], *, batch_size: int = 256
-) -> tuple[np.ndarray, float]:
-    """Scores (n_cases, n_items) with history items masked, and the mean validation loss.
+@dataclass
+class ValidationRanking:
+    """What validation needs from a pass over its cases, without an (n_cases, n_items) matrix.
 
-    The loss is the cross-entropy of each case's targets over the unmasked catalog, so it
-    is comparable between epochs; the masked scores feed the ranking metrics.
+    Attributes:
+        top: per bonus, ``(n_cases, k)`` 1-based item indices ranked best first (history
+            masked; ties to the lower index; ``-1`` pads when fewer than k items remain).
+        loss: mean over cases of the cross-entropy of their targets (unmasked catalog).
+    """
+
+    top: dict[float, np.ndarray]
+    loss: float
+
+
+# (case rows) -> (len(rows), n_items) bool: items that get the bonus for those cases
+BonusItems = Callable[[np.ndarray], np.ndarray]
+
+
+@torch.no_grad()
+def validation_ranking(
+    net: RecommenderNet,
+    cases: list[ValidationCase],
+    k: int = VALIDATION_K,
+    *,
+    bonuses: Sequence[float] = (0.0,),
+    bonus_items: BonusItems | None = None,
+    batch_size: int = 256,
+) -> ValidationRanking:
+    """Rank the catalog for every case, a batch at a time, for each score ``bonus``.
+
+    Memory is one batch of scores (``batch_size x n_items``), never all cases: masks,
+    losses and top-k are array operations on the batch. ``bonus_items`` says which items
+    get each bonus (new-item calibration); without it only the plain ranking is useful.
+    Leaves the network in training mode.
     """
     net.eval()
+    top = {float(b): np.full((len(cases), k), -1, dtype=np.int64) for b in bonuses}
+    loss_sum = 0.0
+    for start, logits, losses in _validation_batches(net, cases, batch_size):
+        loss_sum += float(losses.double().sum())
+        rows = np.arange(start, start + len(logits))
+        scores = logits.numpy()
+        extra = None if bonus_items is None else bonus_items(rows)
+        for bonus, ranked in top.items():
+            shifted = scores if not bonus or extra is None else scores + bonus * extra
+            columns = top_k_columns(shifted, k)
+            ranked[rows] = np.where(columns >= 0, columns + 1, -1)
+    net.train()
+    return ValidationRanking(top, loss_sum / len(cases) if cases else float("nan"))
+
+
+def _validation_batches(net: RecommenderNet, cases: list[ValidationCase], batch_size: int):
+    """(first case, masked logits (b, n_items) float32 on the CPU, per-case losses (b,))."""
     device = net.text_bank.device
     vectors = net.item_vectors()
-    all_scores, losses = [], []
     for start in range(0, len(cases), batch_size):
         chunk = cases[start : start + batch_size]
         seqs = torch.as_tensor(
@@ -92,24 +138,63 @@ def validation_scores(
         states = net.user_states(seqs, vectors, scen)[:, -1]
         logits = net.logits(states, vectors).float()
         log_probs = torch.log_softmax(logits, dim=-1)
-        for row, case in enumerate(chunk):
-            losses.append(-log_probs[row, torch.as_tensor(case.targets - 1, device=device)].mean())
-        scores = logits.cpu().numpy()
-        for row, case in enumerate(chunk):
-            scores[row, case.history - 1] = -np.inf
-        all_scores.append(scores)
-    net.train()
-    if not all_scores:
-        return np.zeros((0, net.config.n_items), dtype=np.float32), float("nan")
-    return np.concatenate(all_scores), float(torch.stack(losses).mean())
+        rows, columns = _ragged_cells([c.targets for c in chunk], device)
+        counts = torch.bincount(rows, minlength=len(chunk)).to(log_probs.dtype)
+        total = torch.zeros(len(chunk), dtype=log_probs.dtype, device=device)
+        total.index_add_(0, rows, -log_probs[rows, columns])
+        rows, columns = _ragged_cells([c.history for c in chunk], device)
+        logits[rows, columns] = -torch.inf  # history items are not recommended
+        yield start, logits.cpu(), (total / counts).cpu()
 
 
-def ranking_metrics(scores: np.ndarray, cases: list[ValidationCase], k: int) -> dict[str, float]:
-    """Recall@k and NDCG@k of masked scores (evaluation's metric definitions)."""
+def _ragged_cells(parts: list[np.ndarray], device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(row, column) of each 1-based item index of each row's list, as tensors."""
+    lengths = [len(p) for p in parts]
+    rows = np.repeat(np.arange(len(parts), dtype=np.int64), lengths)
+    flat = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+    return torch.as_tensor(rows, device=device), torch.as_tensor(flat - 1, device=device)
 
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :k] + 1
-    per_case = relevance_per_case(top, [c.targets for c in cases])
+
+def top_k_metrics(top: np.ndarray, cases: list[ValidationCase], k: int) -> dict[str, float]:
+    """Recall@k and NDCG@k of ranked 1-based indices (evaluation's metric definitions)."""
+    per_case = relevance_per_case(top[:, :k], [c.targets for c in cases])
     return {
         f"ndcg@{k}": float(per_case["ndcg"].mean()),
         f"recall@{k}": float(per_case["recall"].mean()),
     }
+
+
+def validation_metrics(
+    net: RecommenderNet, cases: list[ValidationCase], k: int = VALIDATION_K
+) -> dict[str, float]:
+    """``loss``, ``ndcg@k`` and ``recall@k`` of the network on validation cases."""
+    ranking = validation_ranking(net, cases, k)
+    return {"loss": ranking.loss, **top_k_metrics(ranking.top[0.0], cases, k)}
+
+
+@torch.no_grad()
+def validation_scores(
+    net: RecommenderNet, cases: list[ValidationCase], *, batch_size: int = 256
+) -> tuple[np.ndarray, float]:
+    """Scores (n_cases, n_items) with history items masked, and the mean validation loss.
+
+    Holds every case's scores at once: for small case sets and tests only; training
+    validates with :func:`validation_ranking`, whose memory is one batch.
+    """
+    net.eval()
+    parts, loss_sum = [], 0.0
+    for _start, logits, losses in _validation_batches(net, cases, batch_size):
+        parts.append(logits.numpy())
+        loss_sum += float(losses.double().sum())
+    net.train()
+    if not parts:
+        return np.zeros((0, net.config.n_items), dtype=np.float32), float("nan")
+    return np.concatenate(parts), loss_sum / len(cases)
+
+
+def ranking_metrics(scores: np.ndarray, cases: list[ValidationCase], k: int) -> dict[str, float]:
+    """Recall@k and NDCG@k of masked scores (evaluation's metric definitions)."""
+    columns = np.full((len(cases), k), -1, dtype=np.int64)
+    for start in range(0, len(cases), 1024):  # top-k a block at a time: no full argsort
+        columns[start : start + 1024] = top_k_columns(scores[start : start + 1024], k)
+    return top_k_metrics(np.where(columns >= 0, columns + 1, -1), cases, k)

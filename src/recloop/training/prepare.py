@@ -28,6 +28,7 @@ from recloop.training.sequences import (
     TARGET_FLAG,
     UserSequence,
     item_index_map,
+    item_indices,
     scenario_index_map,
     time_ordered,
     user_sequences,
@@ -149,7 +150,7 @@ def prepare_problem(
         replay_sequences = list(user_sequences(history, index_of, scenario_of).values())
         learned = pd.concat([history, events], ignore_index=True)
     popularity = np.bincount(
-        learned[ITEM_COL].map(index_of).to_numpy(dtype=np.int64), minlength=len(item_ids) + 1
+        item_indices(learned[ITEM_COL].to_numpy(), index_of), minlength=len(item_ids) + 1
     )[1:].astype(np.float32)
     seen = popularity > 0
     if parent_seen is not None:
@@ -175,16 +176,48 @@ def _validation_cases(
     index_of: dict[int, int],
     scenario_of: dict[str, int],
 ) -> list[ValidationCase]:
-    """One case per validation user: training history -> that user's validation items."""
+    """One case per validation user (by user id): training history -> their validation items.
+
+    A user counts when they have a training sequence and a validation item in the
+    vocabulary; the case's scenario is their first validation event's that names one, its
+    time their earliest validation event's (both over all their validation events). One
+    pass of array operations over the events, then one object per user.
+    """
+    ordered = time_ordered(valid_events)
+    users = ordered[USER_COL].to_numpy(dtype=np.int64)
+    if len(users) == 0:
+        return []
+    targets = item_indices(ordered[ITEM_COL].to_numpy(), index_of)
+    # Distinct known targets per user, ascending (np.unique per user, done at once).
+    known = targets > 0
+    pairs = pd.DataFrame({"u": users[known], "t": targets[known]}).drop_duplicates()
+    pairs = pairs.sort_values(["u", "t"], kind="stable")
+    pair_users, pair_targets = pairs["u"].to_numpy(), pairs["t"].to_numpy(dtype=np.int64)
+    first_at = np.flatnonzero(np.r_[True, pair_users[1:] != pair_users[:-1]])
+    stops = np.r_[first_at[1:], len(pair_users)]
+    earliest = pd.Series(ordered[TIMESTAMP_COL].to_numpy(dtype=np.float64)).groupby(users).min()
+    case_users = pair_users[first_at]
+    when = earliest.to_numpy()[np.searchsorted(earliest.index.to_numpy(), case_users)]
+    scenario: dict[int, int] = {}
+    if SCENARIO_COL in ordered.columns:
+        named = ordered[ordered[SCENARIO_COL].notna()].drop_duplicates(USER_COL)
+        scenario = {
+            int(u): scenario_of.get(str(name), 0)
+            for u, name in zip(named[USER_COL], named[SCENARIO_COL], strict=True)
+        }
     cases = []
-    for user, group in time_ordered(valid_events).groupby(USER_COL, sort=True):
+    for user, a, b, day in zip(
+        case_users.tolist(), first_at.tolist(), stops.tolist(), when.tolist(), strict=True
+    ):
         seq = sequences.get(int(user))
-        targets = group[ITEM_COL].map(index_of).dropna().astype("int64").to_numpy()
-        if seq is None or len(targets) == 0:
+        if seq is None:
             continue
-        scenario = 0
-        if SCENARIO_COL in group.columns and group[SCENARIO_COL].notna().any():
-            scenario = scenario_of.get(str(group[SCENARIO_COL].dropna().iloc[0]), 0)
-        when = float(group[TIMESTAMP_COL].min()) / SECONDS_PER_DAY
-        cases.append(ValidationCase(seq.items, np.unique(targets), scenario, when))
+        cases.append(
+            ValidationCase(
+                seq.items,
+                pair_targets[a:b],
+                scenario.get(int(user), 0),
+                day / SECONDS_PER_DAY,
+            )
+        )
     return cases

@@ -68,6 +68,25 @@ def item_index_map(item_ids: np.ndarray) -> dict[int, int]:
     return {int(item): pos + 1 for pos, item in enumerate(item_ids)}
 
 
+def item_indices(ids: np.ndarray | pd.Series, index_of: dict[int, int]) -> np.ndarray:
+    """1-based model indices of catalog ids in one vectorised lookup; 0 for unknown ids.
+
+    ``index_of`` is :func:`item_index_map`'s dict; it is read once into a pandas index
+    (O(items)), then every id is looked up together (hashing, no per-id Python).
+    """
+    keys = np.fromiter(index_of.keys(), dtype=np.int64, count=len(index_of))
+    values = np.fromiter(index_of.values(), dtype=np.int64, count=len(index_of))
+    ids = np.asarray(ids)
+    if ids.dtype.kind not in "iu":  # e.g. float ids read from a CSV with blanks
+        ids = pd.to_numeric(pd.Series(ids), errors="coerce").to_numpy(dtype=np.float64)
+    at = pd.Index(keys).get_indexer(ids)
+    return (
+        np.where(at >= 0, values[np.maximum(at, 0)], 0)
+        if len(keys)
+        else np.zeros(len(ids), dtype=np.int64)
+    )
+
+
 def scenario_index_map(scenarios: list[str]) -> dict[str, int]:
     """Scenario name -> 1-based index (0 means "no scenario")."""
     return {name: pos + 1 for pos, name in enumerate(scenarios)}
@@ -86,10 +105,10 @@ def user_sequences(
     A ``TARGET_FLAG`` column, when present, becomes each sequence's ``is_target``.
     """
     ordered = time_ordered(events)
-    item_idx = ordered[ITEM_COL].map(index_of)
-    known = item_idx.notna().to_numpy()
+    item_idx = item_indices(ordered[ITEM_COL].to_numpy(), index_of)
+    known = item_idx > 0
     ordered = ordered[known]
-    item_idx = item_idx[known].astype("int64").to_numpy()
+    item_idx = item_idx[known]
     values = ordered[VALUE_COL].astype("float32").to_numpy()
     scen = np.zeros(len(ordered), dtype=np.int64)
     if scenario_of and SCENARIO_COL in ordered.columns:
@@ -97,18 +116,19 @@ def user_sequences(
     flags = ordered[TARGET_FLAG].to_numpy(dtype=bool) if TARGET_FLAG in ordered.columns else None
     users = ordered[USER_COL].to_numpy()
     order = np.argsort(users, kind="stable")
-    bounds = np.flatnonzero(np.diff(users[order])) + 1
+    # One gather per column, then views per user: O(events) numpy, O(users) Python.
+    users, item_idx, values, scen = users[order], item_idx[order], values[order], scen[order]
+    flags = None if flags is None else flags[order]
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if len(users) else users
+    stops = np.r_[starts[1:], len(users)].astype(np.int64)
     sequences = {}
-    for group in np.split(order, bounds):
-        if len(group) == 0:
-            continue
-        user = int(users[group[0]])
-        sequences[user] = UserSequence(
-            user,
-            item_idx[group],
-            values[group],
-            scen[group],
-            None if flags is None else flags[group],
+    for user, a, b in zip(users[starts].tolist(), starts.tolist(), stops.tolist(), strict=True):
+        sequences[int(user)] = UserSequence(
+            int(user),
+            item_idx[a:b],
+            values[a:b],
+            scen[a:b],
+            None if flags is None else flags[a:b],
         )
     return sequences
 
@@ -133,46 +153,102 @@ def training_windows(
     stride = max_len if stride is None else stride
     if not 1 <= stride <= max_len:
         raise ValueError(f"stride must be in 1..{max_len}, got {stride}")
-    # (inputs, targets, values, scenarios, target mask) of each window
-    rows: list[tuple[np.ndarray, ...]] = []
-    for seq in sequences:
-        end = len(seq.items)
-        while end >= 2:
-            start = max(0, end - max_len - 1)
-            span = slice(start + 1, end)
-            mask = (
-                np.ones(end - start - 1, dtype=bool)
-                if seq.is_target is None
-                else seq.is_target[span].astype(bool)
-            )
-            if start > 0:  # older positions are the targets of an older window
-                mask &= np.arange(start + 1, end) >= end - stride
-            if mask.any():  # a window of context only teaches nothing
-                rows.append(
-                    (
-                        seq.items[start : end - 1],
-                        seq.items[span],
-                        seq.values[span],
-                        seq.scenarios[span],
-                        mask,
-                    )
-                )
-            end = end - stride if start > 0 else 0
-    n = len(rows)
-    inputs = np.zeros((n, max_len), dtype=np.int64)
-    targets = np.zeros((n, max_len), dtype=np.int64)
-    weights = np.zeros((n, max_len), dtype=np.float32)
-    scenarios = np.zeros((n, max_len), dtype=np.int64)
-    for r, (inp, tgt, val, scen, mask) in enumerate(rows):
-        width = len(inp)
-        inputs[r, max_len - width :] = inp
-        targets[r, max_len - width :] = tgt
-        weights[r, max_len - width :] = (val if value_weighted else 1.0) * mask
-        scenarios[r, max_len - width :] = scen
+    flat = _Flat.of(sequences)
+    seq, end, start = _window_bounds(flat.lengths, max_len, stride)
+    # A window teaches only if one of its target positions is a target (a window of
+    # context only teaches nothing): [lo, end) holds them, counted by prefix sums.
+    lo = np.where(start > 0, end - stride, 1)
+    teaches = flat.targets_between(seq, lo, end) > 0
+    seq, end, start = seq[teaches], end[teaches], start[teaches]
+    n = len(seq)
+    out = TrainingWindows(
+        np.zeros((n, max_len), dtype=np.int64),
+        np.zeros((n, max_len), dtype=np.int64),
+        np.zeros((n, max_len), dtype=np.float32),
+        np.zeros((n, max_len), dtype=np.int64),
+    )
+    columns = np.arange(max_len, dtype=np.int64)
+    for a in range(0, n, _WINDOW_CHUNK):  # bounded temporaries: (chunk, max_len) at a time
+        b = min(a + _WINDOW_CHUNK, n)
+        # Column c of a window ending at `end` predicts position end - max_len + c.
+        position = end[a:b, None] - max_len + columns[None, :]
+        real = position >= 1
+        at = flat.offsets[seq[a:b], None] + np.where(real, position, 1)
+        mask = real & flat.is_target[at]
+        mask &= (start[a:b, None] == 0) | (position >= end[a:b, None] - stride)
+        out.inputs[a:b] = np.where(real, flat.items[at - 1], 0)
+        out.targets[a:b] = np.where(real, flat.items[at], 0)
+        out.weights[a:b] = (flat.values[at] if value_weighted else np.float32(1.0)) * mask
+        out.scenarios[a:b] = np.where(real, flat.scenarios[at], 0)
     if value_weighted and n:
-        positive = weights[weights > 0]
-        weights = weights / max(float(positive.mean()), 1e-9)
-    return TrainingWindows(inputs, targets, weights, scenarios)
+        positive = out.weights[out.weights > 0]
+        out.weights = out.weights / max(float(positive.mean()), 1e-9)
+    return out
+
+
+_WINDOW_CHUNK = 65_536
+
+
+@dataclass
+class _Flat:
+    """All sequences end to end, so windows are cut with array indexing, not a loop."""
+
+    items: np.ndarray
+    values: np.ndarray
+    scenarios: np.ndarray
+    is_target: np.ndarray  # bool
+    lengths: np.ndarray
+    offsets: np.ndarray  # where each sequence starts in the flat arrays
+    target_count: np.ndarray  # prefix sums of is_target (length + 1)
+
+    @classmethod
+    def of(cls, sequences: list[UserSequence]) -> _Flat:
+        lengths = np.array([len(s.items) for s in sequences], dtype=np.int64)
+        offsets = np.zeros(len(sequences), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=offsets[1:])
+
+        def joined(parts: list[np.ndarray], dtype) -> np.ndarray:
+            return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
+
+        flags = [
+            np.ones(len(s.items), dtype=bool) if s.is_target is None else s.is_target
+            for s in sequences
+        ]
+        is_target = joined(flags, bool)
+        target_count = np.zeros(len(is_target) + 1, dtype=np.int64)
+        np.cumsum(is_target, out=target_count[1:])
+        return cls(
+            joined([s.items for s in sequences], np.int64),
+            joined([s.values for s in sequences], np.float32),
+            joined([s.scenarios for s in sequences], np.int64),
+            is_target,
+            lengths,
+            offsets,
+            target_count,
+        )
+
+    def targets_between(self, seq: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Target events at positions [lo, hi) of each window's sequence."""
+        base = self.offsets[seq]
+        return self.target_count[base + hi] - self.target_count[base + lo]
+
+
+def _window_bounds(
+    lengths: np.ndarray, max_len: int, stride: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sequence, end, start) of every window, sequences in order, newest window first.
+
+    A sequence of length n >= 2 ends windows at n, n - stride, ... down to the first end
+    whose window reaches the sequence's start (end <= max_len + 1); start is
+    max(0, end - max_len - 1), and the window predicts positions start + 1 .. end - 1.
+    """
+    overflow = np.maximum(lengths - max_len - 1, 0)
+    count = np.where(lengths >= 2, 1 + -(-overflow // stride), 0)
+    seq = np.repeat(np.arange(len(lengths), dtype=np.int64), count)
+    first = np.cumsum(count) - count
+    nth = np.arange(len(seq), dtype=np.int64) - np.repeat(first, count)
+    end = lengths[seq] - nth * stride
+    return seq, end, np.maximum(end - max_len - 1, 0)
 
 
 def sample_windows(windows: TrainingWindows, n_targets: int, seed: int) -> TrainingWindows:
