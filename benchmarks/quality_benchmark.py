@@ -76,6 +76,17 @@ def _evaluate(model_dir: Path, cases, items, seen_events) -> tuple[dict[str, flo
     return result, time.perf_counter() - started
 
 
+def _log_epoch(started: float):
+    """A line per epoch on stderr (the progress of a run whose output is a log file)."""
+
+    def log(epoch: int, metrics: dict[str, float]) -> None:
+        shown = {k: round(v, 4) for k, v in metrics.items() if k != "epoch"}
+        elapsed = time.perf_counter() - started
+        print(f"epoch {epoch} {elapsed:.0f}s {shown}", file=sys.stderr, flush=True)
+
+    return log
+
+
 def run_child(dataset: str, arm: str, protocol: str) -> dict:
     """Train and evaluate one (dataset, arm, protocol) in this process."""
     import numpy as np
@@ -106,6 +117,7 @@ def run_child(dataset: str, arm: str, protocol: str) -> dict:
         valid_events=valid,
         out_dir=workdir / "model",
         show_progress=sys.stderr.isatty(),
+        on_epoch_end=_log_epoch(started),
     )
     train_peak = _peak_gib()
     result, eval_seconds = _evaluate(trained.model_dir, cases, data.items, seen)
@@ -118,6 +130,9 @@ def run_child(dataset: str, arm: str, protocol: str) -> dict:
         **metrics,
         "train_seconds": round(trained.train_seconds, 1),
         "epochs": trained.epochs,
+        # events/s: every training event is a target once per epoch (validation included)
+        "train_events_per_s": round(len(train) * trained.epochs / trained.train_seconds),
+        "model_dir": str(trained.model_dir),
         "best_valid": trained.metrics,
         "train_peak_gib": round(train_peak, 2),
         "eval_seconds": round(eval_seconds, 2),
