@@ -195,3 +195,16 @@ def test_default_rule_cuts_uneven_logs_by_count(datasets_dir, name, steps):
     assert sum(w.events for w in plan.windows) == len(times) - plan.base_events
     sizes = [w.events for w in plan.windows]
     assert max(sizes) <= 1.05 * plan.every.events  # day-resolution ties add little
+
+
+def test_fewer_steps_keep_the_default_windows(datasets_dir):
+    """``--steps 2`` shortens a default replay: same kind and size of window, fewer of them."""
+    for name in ("movielens-100k", "amazon-beauty"):
+        times = _times(name, datasets_dir)
+        plan = plan_replay(times, None, **RULE)
+        short = plan_replay(times, None, **RULE, steps=2)
+        assert short.every == plan.every and short.windows == plan.windows[:2]
+    weeks = plan_replay(
+        _times("movielens-100k", datasets_dir), None, **RULE, base_weeks=20, steps=2
+    )
+    assert weeks.every.seconds == WEEK_SECONDS and len(weeks.windows) == 2

@@ -31,6 +31,9 @@ rule for every data set (MovieLens, Amazon Beauty or a user's log):
    weeks would leave most of the replay out or hold a handful of events, so the replayed
    part is cut into ``steps`` count windows of equal size.
 
+Asking for a number of steps (``--steps``) keeps the rule's kind and size of window and
+replays that many; a base period in weeks (``--bootstrap-weeks``) replaces rule 2.
+
 On MovieLens-100k the rule gives the replay it always had: a 20-week base and ten weekly
 windows (the first ten weeks after the base hold 96% of the rest).
 """
@@ -200,7 +203,8 @@ def plan_replay(
         base_fraction: share of the log the initial model learns (when ``base_weeks`` is None).
         max_steps, step_budget_events: bound the default number of windows (rule 1).
         base_weeks: the base period in weeks from the first event, instead of the fraction.
-        steps: windows replayed, instead of the default number.
+        steps: windows replayed, instead of the default number (with ``every`` None, the
+            rule still decides the windows' kind and size).
 
     Raises:
         UnusableInputError: fewer than two events, or no event after the base period.
@@ -208,7 +212,8 @@ def plan_replay(
     times = _check_sorted(times)
     if len(times) < 2:
         raise UnusableInputError("the log needs at least two events to replay")
-    n_steps = steps or default_steps(len(times), max_steps, step_budget_events)
+    rule_steps = default_steps(len(times), max_steps, step_budget_events)
+    n_steps = steps or rule_steps
     first = int(times[0])
     point = fraction_point(times, base_fraction)
 
@@ -219,13 +224,16 @@ def plan_replay(
 
     if every is None:
         cut = period_cut(WEEK_SECONDS)
-        weekly = time_windows(times, cut, WEEK_SECONDS, n_steps)
+        # The kind follows from the log and the rule's steps alone, so that asking for
+        # fewer steps (a shorter replay) keeps the windows' kind and size.
+        weekly = time_windows(times, cut, WEEK_SECONDS, rule_steps)
         replayed = len(times) - int(np.searchsorted(times, cut, side="left"))
         if replayed and sum(w.events for w in weekly) >= WEEKLY_COVERAGE * replayed:
+            weekly = time_windows(times, cut, WEEK_SECONDS, n_steps)
             return _plan(Every("7d", seconds=WEEK_SECONDS), cut, times, weekly, base_weeks)
         cut = first + base_weeks * WEEK_SECONDS if base_weeks is not None else point
         rest = len(times) - int(np.searchsorted(times, cut, side="left"))
-        size = max(1, math.ceil(rest / n_steps))
+        size = max(1, math.ceil(rest / rule_steps))
         every = Every(str(size), events=size)
         return _plan(every, cut, times, count_windows(times, cut, size, n_steps), base_weeks)
     if every.seconds is not None:
