@@ -463,9 +463,9 @@ class LoopSettings(BaseModel):
     simulate_bootstrap_weeks: int | None = Field(
         None,
         gt=0,
-        description="Weeks of history the initial model is trained on; None: the events "
-        "before loop.simulate_base_fraction of the log (for weekly windows, the whole weeks "
-        "before it).",
+        description="Weeks of history the initial model is trained on (with simulate_every "
+        "auto: weekly windows); None: the events before loop.simulate_base_fraction of the "
+        "log (for weekly windows, the whole weeks before it).",
     )
     simulate_weeks: int | None = Field(
         None,

@@ -67,8 +67,8 @@ def beauty_slice(datasets_dir: Path, tmp_path: Path) -> Path:
     return write_slice(source, tmp_path / "beauty-slice", events[keep])
 
 
-@pytest.fixture(autouse=True)
-def _prefect_logs_to_a_live_stream():
+@pytest.fixture
+def prefect_logs_to_a_live_stream():
     """Point Prefect's console log handler back at pytest's stream after each replay.
 
     A flow run inside ``CliRunner.invoke`` leaves the handler writing to the runner's
@@ -88,12 +88,23 @@ def _prefect_logs_to_a_live_stream():
     [("movielens_1m_slice", 1500, "3"), ("beauty_slice", 1500, "14")],
 )
 def test_simulate_replays_count_windows_of_a_real_log(
-    loop_env, request, tmp_path, monkeypatch, prefect_harness, data, every, holdout_days
+    loop_env,
+    request,
+    tmp_path,
+    monkeypatch,
+    prefect_harness,
+    prefect_logs_to_a_live_stream,
+    data,
+    every,
+    holdout_days,
 ):
     directory: Path = request.getfixturevalue(data)
     monkeypatch.setenv("RECLOOP_LOOP__SIMULATE_MAX_EPOCHS", "1")
     monkeypatch.setenv("RECLOOP_LOOP__HOLDOUT_DAYS", holdout_days)
-    args = ["simulate", str(directory), "--every", str(every), "--steps", "2"]
+    # One replayed window: the base's flow, four arms, the window's flow (each step is
+    # costly: a full retrain, a gate that loads the candidate in a fresh process); the
+    # window after it (recent popularity from the previous window) is test_recent_pop's.
+    args = ["simulate", str(directory), "--every", str(every), "--steps", "1"]
     result = CliRunner().invoke(app, [*args, "--workspace", str(tmp_path / "sim"), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
@@ -101,12 +112,12 @@ def test_simulate_replays_count_windows_of_a_real_log(
     # The windows are the ones loop.windows cuts from the 70% point of the sorted log.
     times = np.sort(pd.read_csv(directory / "interactions.csv")["timestamp"].to_numpy())
     cut = fraction_point(times, 0.7)
-    expected = count_windows(times, cut, every, limit=2)
+    expected = count_windows(times, cut, every, limit=1)
     assert summary["every"] == str(every) and summary["windows_by"] == "events"
     assert summary["initial_model"]["events"] == int((times < cut).sum())
     assert [w["events"] for w in summary["per_week"]] == [w.events for w in expected]
     assert all(w["events"] >= every for w in summary["per_week"])
-    assert [w["week"] for w in summary["per_week"]] == [1, 2]
+    assert [w["week"] for w in summary["per_week"]] == [1]
 
     assert set(summary["arms"]) == ARMS
     for week in summary["per_week"]:
@@ -121,3 +132,35 @@ def test_simulate_replays_count_windows_of_a_real_log(
     assert gap["low"] <= gap["diff"] <= gap["high"]
     report = Path(summary["report_path"]).read_text()
     assert "recent popularity" in report and f"windows of {every} events" in report
+
+
+def test_recent_pop_ranks_the_previous_windows_most_popular_items(datasets_dir):
+    """The fourth arm's scores: the previous window's counts, the history only breaking ties.
+
+    On MovieLens-1M's default cut (no training): the first window's recent popularity
+    comes from the base's last window of the same size, the second's from the first window.
+    """
+    from recloop.data.readers import Dataset
+    from recloop.loop.simulate import LastWindowPopularity, lead_in, plan_for, sorted_events
+    from recloop.settings import Settings
+
+    events = pd.read_csv(datasets_dir / "movielens-1m" / "interactions.csv")
+    events = sorted_events(Dataset(events=events, items=None, users=None))
+    plan = plan_for(Settings(), events, None, base_weeks=None, steps=None)
+    first, second = plan.windows[:2]
+    size = plan.every.events
+    assert size is not None
+    previous = lead_in(events, plan)
+    assert len(previous) == size and previous.index[-1] == plan.base_events - 1
+    for window, before in ((first, previous), (second, events.iloc[first.lo : first.hi])):
+        history = events.iloc[: window.lo]
+        item_ids = np.sort(events["item_id"].unique())
+        scores = LastWindowPopularity(history, before, item_ids).score([[1]])[0]
+        ranked = item_ids[np.argsort(-scores, kind="stable")]
+        counts = before["item_id"].value_counts()
+        top = counts[counts > counts.iloc[10]].index  # the previous window's clear top items
+        assert set(ranked[: len(top)]) == set(top)
+        assert scores[np.searchsorted(item_ids, counts.index[0])] == scores.max()
+        # Items the previous window never saw rank below every item it saw.
+        unseen = ~np.isin(item_ids, counts.index)
+        assert scores[unseen].max() < scores[~unseen].min()

@@ -32,7 +32,8 @@ rule for every data set (MovieLens, Amazon Beauty or a user's log):
    part is cut into ``steps`` count windows of equal size.
 
 Asking for a number of steps (``--steps``) keeps the rule's kind and size of window and
-replays that many; a base period in weeks (``--bootstrap-weeks``) replaces rule 2.
+replays that many. A base period in weeks (``--bootstrap-weeks``) replaces rule 2 and, with
+no ``--every``, means weekly windows (the replay's form before count windows existed).
 
 On MovieLens-100k the rule gives the replay it always had: a 20-week base and ten weekly
 windows (the first ten weeks after the base hold 96% of the rest).
@@ -222,6 +223,8 @@ def plan_replay(
             return first + base_weeks * WEEK_SECONDS
         return first + max(1, (point - first) // seconds) * seconds
 
+    if every is None and base_weeks is not None:
+        every = Every("7d", seconds=WEEK_SECONDS)  # a base in weeks: weekly windows, as ever
     if every is None:
         cut = period_cut(WEEK_SECONDS)
         # The kind follows from the log and the rule's steps alone, so that asking for
