@@ -3,10 +3,10 @@
 Both logs are implicit (no rating column) and arrive unevenly over years, which is why
 the replay cuts them by event count. A slice keeps a few hundred real users (and, for
 Beauty, its most popular items, so the item text to encode stays small) over the whole
-time span; the tiny model of the loop tests keeps each replay near half a minute. The
-check is the replay's mechanics on these logs: windows as ``loop.windows`` cuts them,
-four arms scored on every window, the summary consistent with the windows; not quality,
-which the full-size replays report (README).
+time span; the tiny model of the loop tests and a single replayed window keep each replay
+short. The check is the replay's mechanics on these logs: windows as ``loop.windows`` cuts
+them, four arms scored on every window, the summary consistent with the windows; not
+quality, which the full-size replays report (README).
 """
 
 from __future__ import annotations
