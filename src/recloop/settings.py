@@ -488,15 +488,41 @@ class LoopSettings(BaseModel):
         description="The newest part of each new batch held out for the gate: the challenger "
         "trains on events before it, champion and challenger are compared on it.",
     )
-    simulate_bootstrap_weeks: int = Field(
-        20, gt=0, description="Weeks of history the initial model is trained on."
+    simulate_every: str = Field(
+        "auto",
+        description="Replay windows: a period (7d, 12h, 30d) or a number of events per window "
+        "(50000); auto derives them from the log (recloop/loop/windows.py): weekly windows "
+        "when ten weeks cover the replayed part, as on MovieLens-100k (a 20-week base, ten "
+        "weeks), else equal count windows (MovieLens-1M, Amazon Beauty).",
     )
-    simulate_weeks: int = Field(
-        10,
+    simulate_bootstrap_weeks: int | None = Field(
+        None,
         gt=0,
-        description="Weeks replayed through the loop (MovieLens-100k: 20 + 10 covers its 31 "
-        "weeks, the last one partial). Ten replayed weeks, rather than eight after a 22-week "
-        "bootstrap, give the comparison of the arms more evidence within the time budget.",
+        description="Weeks of history the initial model is trained on (with simulate_every "
+        "auto: weekly windows); None: the events before loop.simulate_base_fraction of the "
+        "log (for weekly windows, the whole weeks before it).",
+    )
+    simulate_weeks: int | None = Field(
+        None,
+        gt=0,
+        description="Windows replayed through the loop; None: step_budget_events // events, "
+        "within [3, simulate_max_steps] (MovieLens-100k 10, Amazon Beauty 5, MovieLens-1M 3).",
+    )
+    simulate_base_fraction: float = Field(
+        0.7,
+        gt=0,
+        lt=1,
+        description="Share of the log the initial model learns when simulate_bootstrap_weeks "
+        "is None; the rest is replayed.",
+    )
+    simulate_max_steps: int = Field(
+        10, gt=0, description="Most windows a default replay has (simulate_weeks unset)."
+    )
+    simulate_step_budget_events: int = Field(
+        1_000_000,
+        gt=0,
+        description="Bounds a default replay's cost: every step trains the full-retrain arm on "
+        "the whole log, so steps x events stays about this (at least 3 steps).",
     )
     simulate_max_epochs: int = Field(
         10,

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ..conftest import MOVIELENS_DIR
 from ..notify.conftest import receiver  # noqa: F401  (the HTTP receiver alerts are sent to)
 from ..registry.conftest import mlflow_home, settings  # noqa: F401  (a shared MLflow store)
 
@@ -61,3 +62,13 @@ def loop_env(workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     path.write_text(yaml.safe_dump(policy))
     monkeypatch.setenv("RECLOOP_GATE__POLICY_FILE", str(path))
     return Settings()
+
+
+@pytest.fixture(scope="session")
+def datasets_dir() -> Path:
+    """``../shared/datasets``: MovieLens-1M and Amazon Beauty sit beside MovieLens-100k."""
+    root = MOVIELENS_DIR.parent
+    for name in ("movielens-1m", "amazon-beauty"):
+        if not (root / name / "interactions.csv").exists():
+            pytest.fail(f"{name} not found in {root}; set RECLOOP_TEST_MOVIELENS_DIR's parent")
+    return root

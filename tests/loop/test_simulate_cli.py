@@ -2,9 +2,10 @@
 
 A slice of MovieLens (150 users, six weeks) replayed as a four-week bootstrap plus two
 weeks, with the tiny model of the loop tests: the check is the replay's mechanics (the
-real flow runs each week, three arms are scored on the same events, the report and the
+real flow runs each week, four arms are scored on the same events, the report and the
 JSON summary agree with each other), not the model's quality, which the full-size
-simulation reports (see the issue notes and README).
+simulation reports (see the issue notes and README). ``test_simulate_real_logs`` replays
+slices of MovieLens-1M and Amazon Beauty in count windows.
 """
 
 from __future__ import annotations
@@ -52,12 +53,15 @@ def test_simulate_replays_weeks_and_writes_a_consistent_report(
     summary = _json_tail(result.stdout)
 
     assert summary["weeks"] == 2 and len(summary["per_week"]) == 2
-    assert set(summary["arms"]) == {"continual", "frozen", "full_retrain"}
+    assert set(summary["arms"]) == {"continual", "frozen", "full_retrain", "recent_pop"}
+    assert summary["every"] == "7d" and summary["windows_by"] == "time"
+    assert [w["week"] for w in summary["per_week"]] == [5, 6]
     for arm, values in summary["arms"].items():
         weekly = [w["arms"][arm]["ndcg"] for w in summary["per_week"]]
         assert values["mean_ndcg@10"] == pytest.approx(np.mean(weekly))
         assert 0 <= values["mean_ndcg@10"] <= 1 and 0 < values["mean_coverage@10"] <= 1
     assert summary["arms"]["frozen"]["train_seconds"] == 0
+    assert summary["arms"]["recent_pop"]["train_seconds"] == 0
     assert summary["arms"]["full_retrain"]["train_seconds"] > 0
     decisions = [w["decision"] for w in summary["per_week"]]
     assert summary["promotions"] == decisions.count("promoted")
@@ -92,3 +96,13 @@ def test_simulate_with_no_weeks_left_fails_cleanly(workspace, small_dataset, tmp
     assert result.exit_code == 2
     assert "no events after the 50-week bootstrap period" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("every", ["0", "7days", "-3", "1.5d"])
+def test_simulate_refuses_a_bad_every_in_one_line(workspace, small_dataset, tmp_path, every):
+    args = ["simulate", str(small_dataset), "--every", every]
+    result = CliRunner().invoke(app, [*args, "--workspace", str(tmp_path / "sim")])
+    assert result.exit_code == 2, result.output
+    assert "bad --every" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "sim").exists()  # refused before anything was read or written

@@ -20,6 +20,7 @@ def _week(week: int, reasons: list[str], *, full_retrain: bool) -> WeekRecord:
     }
     if full_retrain:
         arms["full_retrain"] = ArmWeek(0.11, 0.25, 30.0, None, [0.6, 0.3])
+    arms["recent_pop"] = ArmWeek(0.07, 0.01, 0.0, None, [0.3, 0.1])
     return WeekRecord(
         week=week,
         start=f"1997-10-0{week}",
@@ -49,13 +50,20 @@ def test_page_shows_every_arm_week_and_interval(tmp_path):
         "continual": {"low": 0.0812, "high": 0.1234},
         "continual_minus_frozen": {"diff": 0.015, "low": -0.002, "high": 0.031, "p_value": 0.08},
         "continual_over_full_retrain": {"ratio": 0.981, "low": 0.95, "high": 1.012},
+        "continual_minus_recent_pop": {"diff": 0.04, "low": 0.03, "high": 0.05, "p_value": 0.0},
+        "recent_pop": {"low": 0.061, "high": 0.079},
     }
     records = [_week(1, ["ok"], full_retrain=True), _week(2, [], full_retrain=True)]
     page = _page(tmp_path, records, bootstrap)
-    assert "2 weeks replayed; 1 promotions,\n1 rejections, 1 drift alarms." in page
+    assert "2 windows of 7d replayed; 1 promotions,\n1 rejections, 1 drift alarms." in page
     assert "<td>continual loop (champion)</td><td>0.1150</td><td>[0.0812, 0.1234]</td>" in page
     assert "+0.0150 NDCG@10, 95% CI [-0.0020, +0.0310], p = 0.080" in page
     assert "Continual over full retrain: 0.981, 95% CI [0.950, 1.012]." in page
+    assert "Continual minus recent popularity: +0.0400 NDCG@10, 95% CI [+0.0300, +0.0500]" in page
+    pop_row = "<td>recent popularity (previous window's most popular)</td><td>0.0700</td>"
+    assert html.unescape(page).count(pop_row + "<td>[0.0610, 0.0790]</td>") == 1
+    # Each window's row has all four arms' NDCG@10, in the header's order.
+    assert "<td>0.1100</td><td>0.0900</td><td>0.1100</td><td>0.0700</td>" in page
     per_week = re.findall(r"<tr><td>(\d)</td><td>1997-10-0\d</td><td>(\d+)</td>", page)
     assert per_week == [("1", "41"), ("2", "42")]
     assert 'src="data:image/png;base64,' in page
@@ -67,3 +75,12 @@ def test_values_from_the_data_are_escaped(tmp_path):
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert html.unescape(page).count(f"{reason}; second") == 1  # escaped, not dropped
     assert "Continual over full retrain: n/a (no full-retrain arm)." in page
+    assert "Continual minus recent popularity: n/a (no recent-popularity arm)." in page
+
+
+def test_page_names_count_windows(tmp_path):
+    records = [_week(1, [], full_retrain=True)]
+    summary = summarize(records, {}, tmp_path / "report.html", {"version": "1"})
+    summary.update(every="50000", windows_by="events")
+    page = write_report(summary, records, tmp_path).read_text()
+    assert "1 windows of 50000 events replayed;" in page

@@ -23,16 +23,25 @@ def register(app: typer.Typer) -> None:
 @handle_errors
 def simulate(
     dataset: str = typer.Argument(..., help="Named dataset (movielens-100k) or a directory."),
+    every: str | None = typer.Option(
+        None,
+        "--every",
+        help="Window: a period (7d, 12h, 30d), a number of events (50000) or auto "
+        f"[RECLOOP_LOOP__SIMULATE_EVERY, {_DEFAULTS.simulate_every}].",
+    ),
     bootstrap_weeks: int | None = typer.Option(
         None,
         "--bootstrap-weeks",
-        help="Weeks the initial model learns "
-        f"[RECLOOP_LOOP__SIMULATE_BOOTSTRAP_WEEKS, {_DEFAULTS.simulate_bootstrap_weeks}].",
+        min=1,
+        help="Weeks the initial model learns [RECLOOP_LOOP__SIMULATE_BOOTSTRAP_WEEKS; "
+        f"default: the first {_DEFAULTS.simulate_base_fraction:.0%} of the events].",
     ),
     weeks: int | None = typer.Option(
         None,
         "--weeks",
-        help=f"Weeks replayed [RECLOOP_LOOP__SIMULATE_WEEKS, {_DEFAULTS.simulate_weeks}].",
+        "--steps",
+        min=1,
+        help="Windows replayed [RECLOOP_LOOP__SIMULATE_WEEKS; default: from the log's size].",
     ),
     full_retrain: bool = typer.Option(
         True, "--full-retrain/--no-full-retrain", help="Also train the from-scratch arm."
@@ -42,29 +51,41 @@ def simulate(
     ),
     json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Replay history week by week through the continual loop and write a report."""
+    """Replay history window by window through the continual loop and write a report."""
     from recloop.data.datasets import resolve_dataset
-    from recloop.loop.simulate import run_simulation
+    from recloop.loop.windows import parse_every
 
     settings = load_settings()
+    window = parse_every(every or settings.loop.simulate_every)  # a bad value costs nothing
     dataset_dir = resolve_dataset(settings, dataset)
+
+    from recloop.loop.simulate import run_simulation
+
     sim_settings = settings.with_home(workspace or settings.home_dir / "simulation")
-    boot = bootstrap_weeks or settings.loop.simulate_bootstrap_weeks
-    n_weeks = weeks or settings.loop.simulate_weeks
-    err_console.print(f"simulating {n_weeks} weeks after a {boot}-week bootstrap on {dataset_dir}")
-    with progress("replaying weeks", total=n_weeks) as advance:
+    with progress("replaying windows") as advance:
+
+        def on_plan(plan) -> None:
+            replayed = sum(w.events > 0 for w in plan.windows)
+            unit = "" if plan.every.by_time else " events"
+            err_console.print(
+                f"simulating {replayed} windows of {plan.every.text}{unit} after a base of "
+                f"{plan.base_events} events on {dataset_dir}"
+            )
+            advance(0, total=replayed)
 
         def on_week(record) -> None:
             ndcg = {arm: round(a.ndcg, 4) for arm, a in record.arms.items()}
-            err_console.print(f"week {record.week}: {record.decision}; NDCG@10 {ndcg}")
+            err_console.print(f"window {record.week}: {record.decision}; NDCG@10 {ndcg}")
             advance()
 
         summary = run_simulation(
             sim_settings,
             dataset_dir,
-            bootstrap_weeks=boot,
-            weeks=n_weeks,
+            every=window,
+            bootstrap_weeks=bootstrap_weeks or settings.loop.simulate_bootstrap_weeks,
+            weeks=weeks or settings.loop.simulate_weeks,
             full_retrain=full_retrain,
+            on_plan=on_plan,
             on_week=on_week,
         )
     if json_output:

@@ -16,17 +16,18 @@ import numpy as np
 
 from recloop.pages import render
 
-ARMS = ("continual", "frozen", "full_retrain")
+ARMS = ("continual", "frozen", "full_retrain", "recent_pop")
 ARM_LABELS = {
     "continual": "continual loop (champion)",
     "frozen": "initial model, never retrained",
-    "full_retrain": "full retrain from scratch each week",
+    "full_retrain": "full retrain from scratch each window",
+    "recent_pop": "recent popularity (previous window's most popular)",
 }
 
 
 @dataclass
 class ArmWeek:
-    """One arm's result on one replayed week (evaluated before the week's data is learned)."""
+    """One arm's result on one replayed window (evaluated before its data is learned)."""
 
     ndcg: float
     coverage: float
@@ -37,7 +38,12 @@ class ArmWeek:
 
 @dataclass
 class WeekRecord:
-    """What happened in one replayed week."""
+    """What happened in one replayed window.
+
+    ``week`` numbers the window: for windows by time, its period's number counted from the
+    first event (the 21st week after a 20-week base); for windows by event count, its place
+    in the replay (1, 2, ...).
+    """
 
     week: int
     start: str
@@ -59,7 +65,10 @@ class WeekRecord:
 def summarize(
     records: list[WeekRecord], bootstrap: dict[str, Any], report_path: Path, bootstrap_info: dict
 ) -> dict[str, Any]:
-    """The JSON summary: per-arm means, decisions, and the continual-vs-frozen interval."""
+    """The JSON summary: per-arm means, decisions, and the intervals of the comparisons.
+
+    ``weeks`` counts the replayed windows (of any kind), ``per_week`` lists them.
+    """
     arms: dict[str, dict[str, float]] = {}
     for arm in ARMS:
         weeks = [r.arms[arm] for r in records if arm in r.arms]
@@ -104,7 +113,7 @@ def write_report(summary: dict[str, Any], records: list[WeekRecord], out_dir: Pa
 
 
 def plot_weeks(records: list[WeekRecord], path: Path) -> None:
-    """NDCG@10 and coverage@10 per week and arm, with promotions and drift marked."""
+    """NDCG@10 and coverage@10 per window and arm, with promotions and drift marked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -123,9 +132,9 @@ def plot_weeks(records: list[WeekRecord], path: Path) -> None:
             axes[0].axvline(r.week, color="tab:green", alpha=0.25, lw=3)
         if r.drift_detected:
             axes[0].plot(r.week, axes[0].get_ylim()[0], marker="x", color="tab:red", ms=8)
-    axes[0].set_title("Replay simulation: each week is scored before the loop learns it")
+    axes[0].set_title("Replay simulation: each window is scored before the loop learns it")
     axes[0].legend(fontsize=8, loc="best")
-    axes[1].set_xlabel("week of history (green band: promotion, red x: drift alarm)")
+    axes[1].set_xlabel("replayed window (green band: promotion, red x: drift alarm)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -134,7 +143,7 @@ def plot_weeks(records: list[WeekRecord], path: Path) -> None:
 # Long: one formatting pass over the summary's fields, kept beside each other so that the
 # template receives ready strings.
 def render_html(summary: dict[str, Any], png: Path) -> str:
-    """A self-contained page: summary table, plot, and the per-week log.
+    """A self-contained page: summary table, plot, and the per-window log.
 
     The numbers are formatted here; ``templates/simulation_report.html.j2`` lays them out
     (and escapes them: gate reasons come from the data).
@@ -169,12 +178,9 @@ def render_html(summary: dict[str, Any], png: Path) -> str:
         ]
         for w in summary["per_week"]
     ]
-    gap = boot.get("continual_minus_frozen") or {}
-    gap_text = (
-        f"{gap['diff']:+.4f} NDCG@10, 95% CI [{gap['low']:+.4f}, {gap['high']:+.4f}], "
-        f"p = {gap['p_value']:.3f}"
-        if gap
-        else "n/a"
+    gap_text = _difference_text(boot.get("continual_minus_frozen"), "n/a")
+    pop_text = _difference_text(
+        boot.get("continual_minus_recent_pop"), "n/a (no recent-popularity arm)"
     )
     ratio = boot.get("continual_over_full_retrain") or {}
     ratio_text = (
@@ -191,6 +197,19 @@ def render_html(summary: dict[str, Any], png: Path) -> str:
         arm_rows=arm_rows,
         week_rows=week_rows,
         gap_text=gap_text,
+        pop_text=pop_text,
+        every=summary.get("every", "7d"),
+        windows_by=summary.get("windows_by", "time"),
         ratio_text=ratio_text,
         image=base64.b64encode(png.read_bytes()).decode("ascii"),
+    )
+
+
+def _difference_text(gap: dict[str, float] | None, missing: str) -> str:
+    """``+0.0069 NDCG@10, 95% CI [+0.0055, +0.0085], p = 0.000`` (or ``missing``)."""
+    if not gap:
+        return missing
+    return (
+        f"{gap['diff']:+.4f} NDCG@10, 95% CI [{gap['low']:+.4f}, {gap['high']:+.4f}], "
+        f"p = {gap['p_value']:.3f}"
     )
