@@ -21,6 +21,10 @@ next-window protocol: train on everything up to a cut-off (the time by which
 Recall@10 on the events whose item was first seen after the cut-off: where an id-only model
 cannot score.
 
+``QUALITY_WORKDIR=DIR`` keeps each run's model under ``DIR/<dataset>-<arm>-<protocol>``: a
+run killed part-way resumes from its last epoch's checkpoint when started again (the
+reported training seconds then include every attempt's, ``recloop.training`` accounting).
+
 Prints one Markdown table (and writes JSON to ``--out``). Timings are wall clock on whatever
 the machine is doing: on a shared machine they are upper bounds.
 """
@@ -96,7 +100,13 @@ def run_child(dataset: str, arm: str, protocol: str) -> dict:
     from recloop.evaluation.protocols import leave_one_out, loo_cases, next_window_cases
     from recloop.training.trainer import train_recommender
 
-    workdir = Path(tempfile.mkdtemp(prefix=f"quality-{dataset}-{arm}-"))
+    # A run killed part-way resumes from its checkpoint when started again (same workdir).
+    root = os.environ.get("QUALITY_WORKDIR")
+    if root:
+        workdir = Path(root) / f"{dataset}-{arm}-{protocol}"
+        workdir.mkdir(parents=True, exist_ok=True)
+    else:
+        workdir = Path(tempfile.mkdtemp(prefix=f"quality-{dataset}-{arm}-"))
     settings = _settings(workdir, arm)
     data = load_dataset(settings, dataset)
     started = time.perf_counter()
