@@ -28,19 +28,12 @@ ARMS = {"continual", "frozen", "full_retrain", "recent_pop"}
 
 
 def write_slice(source: Path, out: Path, events: pd.DataFrame) -> Path:
-    """A canonical dataset directory holding ``events`` and their items.
-
-    ``rating=1`` marks each implicit event as one positive interaction, the form every
-    reader accepts; items get empty ``year``/``genres`` where the source has none (Beauty).
-    """
+    """A canonical dataset directory holding ``events`` and their items, as the source has
+    them: implicit events (no rating column), Beauty's items with a title only."""
     out.mkdir(parents=True)
-    events = events.assign(rating=1)[["user_id", "item_id", "rating", "timestamp"]]
-    events.to_csv(out / "interactions.csv", index=False)
+    events[["user_id", "item_id", "timestamp"]].to_csv(out / "interactions.csv", index=False)
     items = pd.read_csv(source / "items.csv", dtype=str)
     items = items[items["item_id"].astype(int).isin(events["item_id"])]
-    for column in ("year", "genres"):
-        if column not in items.columns:
-            items[column] = ""
     items.to_csv(out / "items.csv", index=False)
     return out
 
