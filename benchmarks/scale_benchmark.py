@@ -31,7 +31,7 @@ included; ``rss_loaded`` is the RSS once the data is in memory, before the step)
 
 Item text is not encoded (a benchmark of the encoder is not this one's job): the network
 reads a random unit-vector bank of the encoder's width, which costs the same.
-Timings are wall clock on whatever the machine is doing; torch is limited to 2 threads.
+Timings are wall clock on whatever the machine is doing; torch uses ``--threads`` (2).
 """
 
 from __future__ import annotations
@@ -283,16 +283,17 @@ def step_eval(events, items) -> dict:
     }
 
 
-def child(data: str, step: str, max_steps: int) -> dict:
+def child(data: str, step: str, max_steps: int, threads: int = 2) -> dict:
     """Run one step on one data set in this process; returns its figures."""
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     start = time.perf_counter()
     events, items = load(data)
     row = {
         "data": data,
         "step": step,
+        "threads": threads,
         "events": len(events),
         "users": int(events["user_id"].nunique()),
         "items": int(events["item_id"].nunique()),
@@ -347,17 +348,24 @@ def main() -> int:
     parser.add_argument("--data", action="append", choices=[*DATASETS, *SCALES])
     parser.add_argument("--step", action="append", choices=STEPS)
     parser.add_argument("--max-steps", type=int, default=200, help="epoch steps (0: all)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="torch threads (2: the target machine; 1 on a machine other jobs crowd, where "
+        "two threads spin-wait on each other and run many times slower)",
+    )
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--child", nargs=2, metavar=("DATA", "STEP"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(*args.child, args.max_steps)))
+        print(json.dumps(child(*args.child, args.max_steps, args.threads)))
         return 0
     rows = []
     for data in args.data or DEFAULT_DATA:
         for step in args.step or STEPS:
             command = [sys.executable, __file__, "--child", data, step]
-            command += ["--max-steps", str(args.max_steps)]
+            command += ["--max-steps", str(args.max_steps), "--threads", str(args.threads)]
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode != 0:
                 tail = (done.stderr.strip().splitlines() or ["failed"])[-1]

@@ -211,9 +211,13 @@ def rank_top_k(
     out = np.full((len(cases), k), -1, dtype=np.int64)
     # Large catalogs: fewer cases per batch so one score matrix stays within _MAX_CELLS.
     batch_size = max(1, min(batch_size, _MAX_CELLS // max(len(item_ids), 1)))
+    # Cases of similar history length together: a sequence model pads each batch to its
+    # longest history, so mixing a 2-event user with a 200-event one wastes the work.
+    by_length = np.argsort([len(h) for h in cases.histories], kind="stable")
     for start in range(0, len(cases), batch_size):
         stop = min(start + batch_size, len(cases))
-        raw = np.asarray(score_cases(scorer, cases, start, stop))
+        rows = by_length[start:stop]
+        raw = np.asarray(_score_rows(scorer, cases, rows))
         # A copy (masked below), in the scorer's float type: float32 ranks as float64 would.
         scores = np.array(raw, dtype=raw.dtype if raw.dtype.kind == "f" else np.float64)
         if scores.shape != (stop - start, len(item_ids)):
@@ -221,10 +225,10 @@ def rank_top_k(
                 f"scorer returned shape {scores.shape}, expected {(stop - start, len(item_ids))}"
             )
         scores[np.isnan(scores)] = -np.inf
-        rows, columns = _excluded_cells(cases.exclude[start:stop], item_ids, order)
-        scores[rows, columns] = -np.inf
+        cells = _excluded_cells([cases.exclude[r] for r in rows], item_ids, order)
+        scores[cells] = -np.inf
         columns_top = top_k_columns(scores, k)
-        out[start:stop] = np.where(columns_top >= 0, item_ids[np.maximum(columns_top, 0)], -1)
+        out[rows] = np.where(columns_top >= 0, item_ids[np.maximum(columns_top, 0)], -1)
         if progress is not None:
             progress(stop - start)
     return out
@@ -290,6 +294,19 @@ def score_cases(scorer: Scorer, cases: EvalCases, start: int, stop: int) -> Any:
         cases.histories[start:stop],
         scenarios=part(cases.scenarios),
         times=part(cases.timestamps),
+    )
+
+
+def _score_rows(scorer: Scorer, cases: EvalCases, rows: np.ndarray) -> Any:
+    """``scorer.score`` of the cases at ``rows`` (as :func:`score_cases`)."""
+
+    def part(values):
+        if values is None:
+            return None
+        return values[rows] if isinstance(values, np.ndarray) else [values[r] for r in rows]
+
+    return scorer.score(
+        part(cases.histories), scenarios=part(cases.scenarios), times=part(cases.timestamps)
     )
 
 

@@ -50,18 +50,33 @@ def pad_targets(targets: list[np.ndarray] | np.ndarray) -> np.ndarray:
     """
     if isinstance(targets, np.ndarray) and targets.ndim == 1 and targets.dtype != object:
         return targets.astype(np.int64)[:, None]
-    width = max((len(t) for t in targets), default=1) or 1
+    rows, flat, lengths = _flatten(targets)
+    width = int(lengths.max(initial=1)) or 1
     padded = np.full((len(targets), width), -2, dtype=np.int64)
-    for row, items in enumerate(targets):
-        padded[row, : len(items)] = np.asarray(items, dtype=np.int64)
+    starts = np.cumsum(lengths) - lengths
+    padded[rows, np.arange(len(flat)) - starts[rows]] = flat
     return padded
+
+
+def _flatten(targets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(case of each target, the targets end to end, targets per case) of ragged lists."""
+    lengths = np.fromiter((len(t) for t in targets), dtype=np.int64, count=len(targets))
+    rows = np.repeat(np.arange(len(targets)), lengths)
+    parts = [np.asarray(t, dtype=np.int64).ravel() for t in targets]
+    flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return rows, flat, lengths
 
 
 def count_relevant(targets: list[np.ndarray] | np.ndarray) -> np.ndarray:
     """Number of distinct relevant items per case (R in the formulas below)."""
     if isinstance(targets, np.ndarray) and targets.ndim == 1 and targets.dtype != object:
         return np.ones(len(targets), dtype=np.int64)
-    return np.array([len(np.unique(t)) for t in targets], dtype=np.int64)
+    rows, flat, _ = _flatten(targets)
+    order = np.lexsort((flat, rows))
+    rows, flat = rows[order], flat[order]
+    first = np.ones(len(flat), dtype=bool)
+    first[1:] = (rows[1:] != rows[:-1]) | (flat[1:] != flat[:-1])
+    return np.bincount(rows[first], minlength=len(targets)).astype(np.int64)
 
 
 def recall_at_k(hits: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:

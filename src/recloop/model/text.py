@@ -106,9 +106,18 @@ def mean_pool(hidden: Any, mask: Any) -> Any:
 
 
 def encode_texts(
-    tokenizer: Any, model: Any, texts: Sequence[str], *, max_tokens: int, batch_size: int
+    tokenizer: Any,
+    model: Any,
+    texts: Sequence[str],
+    *,
+    max_tokens: int,
+    batch_size: int,
+    show_progress: bool = False,
 ) -> np.ndarray:
-    """Embed texts (mean-pooled last states, L2-normalised) without gradients."""
+    """Embed texts (mean-pooled last states, L2-normalised) without gradients.
+
+    ``show_progress`` draws a bar on stderr (a large catalog takes minutes on a CPU).
+    """
     import torch
     import torch.nn.functional as F
 
@@ -116,8 +125,14 @@ def encode_texts(
     was_training = model.training
     model.eval()
     chunks = []
+    starts = range(0, len(texts), batch_size)
+    bar = None
+    if show_progress and len(starts) > 1:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(texts), desc="encoding item text", unit="text")
     with torch.inference_mode():
-        for start in range(0, len(texts), batch_size):
+        for start in starts:
             batch = tokenizer(
                 list(texts[start : start + batch_size]),
                 padding=True,
@@ -128,6 +143,10 @@ def encode_texts(
             out = model(**batch)
             pooled = mean_pool(out.last_hidden_state, batch["attention_mask"])
             chunks.append(F.normalize(pooled.float(), dim=-1).cpu().numpy())
+            if bar is not None:
+                bar.update(len(chunks[-1]))
+    if bar is not None:
+        bar.close()
     model.train(was_training)
     if not chunks:
         return np.zeros((0, model.config.hidden_size), dtype=np.float32)
@@ -151,8 +170,14 @@ def cached_text_embeddings(
     max_tokens: int = 32,
     batch_size: int = 128,
     encoder: tuple[Any, Any] | None = None,
+    show_progress: bool = False,
 ) -> np.ndarray:
     """Embeddings of ``texts``, encoding only those not already in the on-disk cache.
+
+    The cache is keyed by the encoder and token budget (one file) and, inside it, by each
+    text's SHA-256: an incremental run whose catalog gained or changed a few items encodes
+    only those. One log line (``recloop.model.text``, INFO) says how many came from the
+    cache and how many were encoded.
 
     Args:
         texts: item texts.
@@ -161,10 +186,13 @@ def cached_text_embeddings(
         max_tokens: token budget per text; part of the cache key.
         batch_size: texts per forward pass.
         encoder: an already loaded (tokenizer, model) to use instead of loading one.
+        show_progress: draw a progress bar on stderr while encoding.
 
     Returns:
         np.ndarray: (len(texts), d) float32, rows L2-normalised.
     """
+    import logging
+
     keys = [_text_key(t) for t in texts]
     known: dict[str, np.ndarray] = {}
     path = None
@@ -178,11 +206,22 @@ def cached_text_embeddings(
     if todo:
         tokenizer, model = encoder or load_encoder(encoder_name)
         vectors = encode_texts(
-            tokenizer, model, [t for _, t in todo], max_tokens=max_tokens, batch_size=batch_size
+            tokenizer,
+            model,
+            [t for _, t in todo],
+            max_tokens=max_tokens,
+            batch_size=batch_size,
+            show_progress=show_progress,
         )
         known.update(zip([k for k, _ in todo], vectors, strict=True))
         if path is not None:
             _write_cache(path, known)
+    logging.getLogger(__name__).info(
+        "item text embeddings: %d distinct texts, %d from the cache, %d encoded",
+        len(set(keys)),
+        len(set(keys)) - len(todo),
+        len(todo),
+    )
     if not keys:
         return np.zeros((0, 0), dtype=np.float32)
     return np.stack([known[k] for k in keys]).astype(np.float32)

@@ -50,6 +50,8 @@ class Recommender:
         self.item_text_embeddings: np.ndarray = _unit(text_embeddings.astype(np.float32))
         self.popularity = popularity.astype(np.float32)
         self._column_of = {int(item): j for j, item in enumerate(self.item_ids)}
+        self._id_order = np.argsort(self.item_ids, kind="stable")  # ids -> columns, in bulk
+        self._sorted_ids = self.item_ids[self._id_order]
         self._scenario_of = {s: i + 1 for i, s in enumerate(config["net"].get("scenarios", []))}
         self._unit_vectors = _unit(item_vectors.astype(np.float32))
         padded = np.vstack([np.zeros((1, item_vectors.shape[1]), np.float32), item_vectors])
@@ -103,16 +105,14 @@ class Recommender:
         """
         import torch  # heavy: only when a model scores
 
-        columns = [self.split_known(h)[0] for h in histories]
+        columns = self._known_columns(histories)
         days = to_days(times, len(columns))
         out = np.empty((len(columns), len(self.item_ids)), dtype=np.float32)
         fallback = np.log1p(self.popularity)
         with torch.inference_mode():
             for start in range(0, len(columns), 256):
                 chunk = columns[start : start + 256]
-                seqs = torch.from_numpy(
-                    left_pad([np.asarray(c, np.int64) + 1 for c in chunk], self.max_len)
-                )
+                seqs = torch.from_numpy(left_pad([c + 1 for c in chunk], self.max_len))
                 scen = torch.as_tensor(
                     [
                         self._scenario_of.get(s, 0) if s else 0
@@ -122,13 +122,22 @@ class Recommender:
                 states = self.net.user_states(seqs, self._vectors, scen)[:, -1]
                 out[start : start + len(chunk)] = self.net.logits(states, self._vectors).numpy()
         if self.new_items.boost:
-            out += self.new_items.boost * new_arrivals(
-                self._unseen, self._birth, days, self.new_items.max_age_days
-            )
+            new = new_arrivals(self._unseen, self._birth, days, self.new_items.max_age_days)
+            np.add(out, np.float32(self.new_items.boost), out=out, where=new)
         for row, cols in enumerate(columns):
-            if not cols:
+            if not len(cols):
                 out[row] = fallback
         return out
+
+    def _known_columns(self, histories: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """Per history, the columns of its known items in order (one lookup for all)."""
+        parts = [np.asarray(h, dtype=np.int64).ravel() for h in histories]
+        lengths = [len(p) for p in parts]
+        flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self._sorted_ids, flat), len(self._sorted_ids) - 1)
+        known = self._sorted_ids[at] == flat if len(self._sorted_ids) else flat < 0
+        columns = np.where(known, self._id_order[at], -1)
+        return [c[c >= 0] for c in np.split(columns, np.cumsum(lengths)[:-1])]
 
     def recommend(
         self,

@@ -112,9 +112,8 @@ def validation_ranking(
     net.eval()
     top = {float(b): np.full((len(cases), k), -1, dtype=np.int64) for b in bonuses}
     loss_sum = 0.0
-    for start, logits, losses in _validation_batches(net, cases, batch_size):
+    for rows, logits, losses in _validation_batches(net, cases, batch_size, by_length=True):
         loss_sum += float(losses.double().sum())
-        rows = np.arange(start, start + len(logits))
         scores = logits.numpy()
         extra = None if bonus_items is None else bonus_items(rows)
         for bonus, ranked in top.items():
@@ -125,12 +124,22 @@ def validation_ranking(
     return ValidationRanking(top, loss_sum / len(cases) if cases else float("nan"))
 
 
-def _validation_batches(net: RecommenderNet, cases: list[ValidationCase], batch_size: int):
-    """(first case, masked logits (b, n_items) float32 on the CPU, per-case losses (b,))."""
+def _validation_batches(
+    net: RecommenderNet, cases: list[ValidationCase], batch_size: int, *, by_length: bool
+):
+    """(case rows, masked logits (b, n_items) float32 on the CPU, per-case losses (b,)).
+
+    ``by_length`` batches cases of similar history length together (each batch is padded
+    to its longest history); otherwise cases come in order.
+    """
     device = net.text_bank.device
     vectors = net.item_vectors()
+    order = np.arange(len(cases))
+    if by_length:
+        order = np.argsort([len(c.history) for c in cases], kind="stable")
     for start in range(0, len(cases), batch_size):
-        chunk = cases[start : start + batch_size]
+        rows = order[start : start + batch_size]
+        chunk = [cases[r] for r in rows]
         seqs = torch.as_tensor(
             left_pad([c.history for c in chunk], net.config.max_len), device=device
         )
@@ -138,13 +147,13 @@ def _validation_batches(net: RecommenderNet, cases: list[ValidationCase], batch_
         states = net.user_states(seqs, vectors, scen)[:, -1]
         logits = net.logits(states, vectors).float()
         log_probs = torch.log_softmax(logits, dim=-1)
-        rows, columns = _ragged_cells([c.targets for c in chunk], device)
-        counts = torch.bincount(rows, minlength=len(chunk)).to(log_probs.dtype)
+        at, columns = _ragged_cells([c.targets for c in chunk], device)
+        counts = torch.bincount(at, minlength=len(chunk)).to(log_probs.dtype)
         total = torch.zeros(len(chunk), dtype=log_probs.dtype, device=device)
-        total.index_add_(0, rows, -log_probs[rows, columns])
-        rows, columns = _ragged_cells([c.history for c in chunk], device)
-        logits[rows, columns] = -torch.inf  # history items are not recommended
-        yield start, logits.cpu(), (total / counts).cpu()
+        total.index_add_(0, at, -log_probs[at, columns])
+        at, columns = _ragged_cells([c.history for c in chunk], device)
+        logits[at, columns] = -torch.inf  # history items are not recommended
+        yield rows, logits.cpu(), (total / counts).cpu()
 
 
 def _ragged_cells(parts: list[np.ndarray], device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -183,7 +192,7 @@ def validation_scores(
     """
     net.eval()
     parts, loss_sum = [], 0.0
-    for _start, logits, losses in _validation_batches(net, cases, batch_size):
+    for _rows, logits, losses in _validation_batches(net, cases, batch_size, by_length=False):
         parts.append(logits.numpy())
         loss_sum += float(losses.double().sum())
     net.train()

@@ -72,7 +72,11 @@ class TrainingRun:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def metadata(self, outcome: Outcome, seconds: float) -> dict[str, Any]:
+        """The model's facts for its config.json. Also adds the process's peak memory so
+        far (``peak_rss_mib``) to ``outcome.best_metrics``: what the trainer returns as
+        metrics, so MLflow logs it and ``recloop train --json`` prints it."""
         cfg = self.settings.train
+        outcome.best_metrics["peak_rss_mib"] = peak_rss_mib()
         return {
             "text": {
                 "encoder_name": self.encoder_name,
@@ -87,6 +91,7 @@ class TrainingRun:
             "metrics": outcome.best_metrics,
             "epochs": outcome.epochs,
             "train_seconds": seconds,
+            "peak_rss_mib": outcome.best_metrics["peak_rss_mib"],
             "parent_dir": str(self.parent.model_dir) if self.parent else None,
             "mmr_candidates": cfg.mmr_candidates,
             "cold_user_lambda": cfg.cold_user_lambda,
@@ -130,10 +135,15 @@ def build_run(
     replay_events: pd.DataFrame | None,
     valid_events: pd.DataFrame | None,
     out_dir: str | Path | None,
+    show_progress: bool = False,
 ) -> TrainingRun:
-    """Prepare data, item text and the network for :func:`run_training`."""
+    """Prepare data, item text and the network for :func:`run_training`.
+
+    ``show_progress`` draws bars on stderr for the preparation stages and the encoding.
+    """
     cfg = settings.train
     seed_everything(cfg.seed)
+    stages = _Stages(show_progress)
     parent = None
     if init_from:
         with local_model_dir(init_from, settings) as parent_dir:
@@ -148,6 +158,7 @@ def build_run(
         valid_events=valid_events,
         positive_threshold=cfg.positive_threshold,
     )
+    stages.done("item text")
     encoder_name = parent.encoder_name if parent else cfg.encoder_name
     texts = item_texts(problem.items, cfg.text_fields)
     encoder = None if cfg.encoder_mode == "frozen" else load_encoder(encoder_name)
@@ -158,7 +169,9 @@ def build_run(
         max_tokens=cfg.text_max_tokens,
         batch_size=cfg.encode_batch_size,
         encoder=encoder,
+        show_progress=show_progress,
     )
+    stages.done("training windows")
     net = _build_net(settings, problem, bank, parent)
     max_len = net.config.max_len
     stride = max(1, round(max_len * (1 - cfg.window_overlap)))
@@ -168,6 +181,7 @@ def build_run(
         pool = training_windows(problem.replay_sequences, max_len, **cut)
         replayed = sample_windows(pool, round(cfg.replay_ratio * windows.n_targets), cfg.seed)
         windows = TrainingWindows.concat([windows, replayed])
+    stages.done("network")
     schedule = (
         Schedule(cfg.incremental_epochs, cfg.incremental_lr, cfg.incremental_warmup_steps)
         if parent
@@ -193,6 +207,7 @@ def build_run(
         parent.config if parent else None,
     )
     target = Path(out_dir) if out_dir else _default_out_dir(settings, parent is not None, fp)
+    stages.close()
     return TrainingRun(
         settings=settings,
         problem=problem,
@@ -207,6 +222,39 @@ def build_run(
         tokenizer=encoder[0] if encoder else None,
         parent=parent,
     )
+
+
+class _Stages:
+    """A stage-by-stage bar on stderr for the preparation (tqdm; silent when disabled)."""
+
+    NAMES = ("events", "item text", "training windows", "network")
+
+    def __init__(self, enabled: bool) -> None:
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=len(self.NAMES), desc="preparing: events", unit="stage")
+
+    def done(self, next_stage: str) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_description(f"preparing: {next_stage}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.update(self.bar.total - self.bar.n)
+            self.bar.close()
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory so far, in MiB (``ru_maxrss``: KiB on Linux,
+    bytes on macOS)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
 
 
 def _build_net(

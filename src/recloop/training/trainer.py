@@ -91,6 +91,7 @@ def train_recommender(
         replay_events=replay_events,
         valid_events=valid_events,
         out_dir=out_dir,
+        show_progress=show_progress,
     )
     outcome = run_training(
         run, on_epoch_end=on_epoch_end, show_progress=show_progress, started=started
