@@ -60,11 +60,11 @@ def rest(tracking_server):
 
     with httpx.Client(base_url=f"{tracking_server}/api/2.0/mlflow/", timeout=30) as client:
 
-        def get(path: str, **params) -> dict:
-            return client.get(path, params=params).raise_for_status().json()
+        def get(endpoint: str, **params) -> dict:
+            return client.get(endpoint, params=params).raise_for_status().json()
 
-        def post(path: str, body: dict) -> dict:
-            return client.post(path, json=body).raise_for_status().json()
+        def post(endpoint: str, body: dict) -> dict:
+            return client.post(endpoint, json=body).raise_for_status().json()
 
         yield get, post
 

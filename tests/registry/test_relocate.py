@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ..loop.conftest import TINY_TRAINING, WEEK
 
@@ -162,3 +164,39 @@ def test_rewrite_touches_whole_path_segments_only(tmp_path):
     }
     assert experiments["Default"] == "file:///cwd/mlruns/0"
     assert rewrite_store(db, "file:///new/place/mlartifacts") == []  # idempotent
+
+
+SEGMENT = st.text(alphabet="abcXYZ019-_. ", min_size=1, max_size=8).filter(
+    lambda s: s.strip(".") != ""
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    old=st.lists(SEGMENT, min_size=1, max_size=3),
+    new=st.lists(SEGMENT, min_size=1, max_size=3),
+    tails=st.lists(st.lists(SEGMENT, max_size=3), min_size=1, max_size=4),
+    suffix=SEGMENT,
+)
+def test_rewrite_maps_exactly_the_paths_under_the_old_root(
+    tmp_path_factory, old, new, tails, suffix
+):
+    """Property: a location under the old root moves with its tail intact; a sibling whose
+    name merely starts with the root's (``mlartifacts<suffix>``) never moves."""
+    from recloop.tracking.relocate import rewrite_store
+
+    old_root = "file:///" + "/".join(old) + "/mlartifacts"
+    new_root = "file:///" + "/".join(["n", *new]) + "/mlartifacts"
+    db = tmp_path_factory.mktemp("prop") / "mlflow.db"
+    under = [old_root + "".join("/" + t for t in tail) for tail in tails]
+    sibling = old_root + suffix
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE experiments (artifact_location TEXT)")
+        con.execute("CREATE TABLE runs (artifact_uri TEXT)")
+        con.execute("INSERT INTO experiments VALUES (?)", (old_root,))
+        con.executemany("INSERT INTO runs VALUES (?)", [(u,) for u in [*under, sibling]])
+    rewrite_store(db, new_root)
+    with sqlite3.connect(db) as con:
+        runs = [row[0] for row in con.execute("SELECT artifact_uri FROM runs ORDER BY rowid")]
+    assert runs[:-1] == [new_root + u[len(old_root) :] for u in under]
+    assert runs[-1] == sibling
