@@ -434,7 +434,14 @@ class RegistrySettings(BaseModel):
     artifact_location: str | None = Field(
         None, description="Artifact root for new experiments; default: file://<home>/mlartifacts."
     )
-    experiment_name: str = Field("recloop", description="MLflow experiment of recloop's runs.")
+    experiment_name: str = Field(
+        "recloop", description="MLflow experiment of recloop's training and evaluation runs."
+    )
+    drift_experiment_name: str = Field(
+        "recloop-drift",
+        description="MLflow experiment of the loop's drift checks (kept apart from training "
+        "runs; each is tagged with the champion version it checked).",
+    )
     stale_run_lease_hours: float = Field(
         24.0,
         gt=0,

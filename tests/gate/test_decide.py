@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -189,11 +190,22 @@ def test_error_decision_rejects_and_everything_is_recordable(policy):
     tags = gate.decision_tags(decision)
     valid_key = re.compile(r"^[/\w.\- :]*$")  # MLflow's rule for tag and metric names
     assert all(valid_key.match(k) for k in tags)
-    assert tags["recloop.gate.decision"] == "rejected"
-    assert tags["recloop.gate.check.tolerance/ild_at_10"].startswith("fail value=0.4")
+    assert tags == {
+        "recloop.gate.decision": "rejected",
+        "recloop.gate.policy_version": str(policy.version),
+    }
+    table = gate.record.check_table(decision, "5")
+    (ild,) = [c for c in table["checks"] if c["name"] == "tolerance/ild@10"]
+    assert not ild["passed"] and ild["value"] == pytest.approx(0.4)
+    json.dumps(table, allow_nan=False)  # the artifact is standard JSON
+    html = gate.record.check_table_html(table)
+    assert "tolerance/ild@10" in html and "FAIL" in html
     metrics = gate.decision_metrics(decision)
     assert all(valid_key.match(k) and math.isfinite(v) for k, v in metrics.items())
-    assert metrics["gate/passed"] == 0.0 and metrics["gate/champion/ild_at_10"] == 0.5
+    assert metrics["diag/gate_passed"] == 0.0 and metrics["diag/champion_ild_at_10"] == 0.5
+    assert metrics["ild_at_10"] == pytest.approx(0.40)  # the headline key is the challenger's
+    # Each number once: no per-check copies of the values (they are in the check table).
+    assert not [k for k in metrics if k.startswith(("gate/", "diag/floor", "diag/tolerance"))]
     assert (
         "REJECTED" in decision.markdown and "| `tolerance/ild@10` | **FAIL** |" in decision.markdown
     )

@@ -146,16 +146,18 @@ def challenge(world: World, model_dir: Path, log_model=None) -> gate.GateDecisio
     )
     assert gate.apply_decision(settings, version, decision) is None
     assert registry.get_champion(settings).version == world.champion_version
-    assert registry.get_alias(settings, "challenger").version == version
-    tags = registry.get_version(settings, version).tags
-    assert tags[registry.TAG_GATE_DECISION] == "rejected"
-    assert tags[registry.TAG_GATE_REASONS] == "; ".join(decision.reasons)[:5000]
-    assert tags["recloop.gate.check.floor/ndcg_at_10"].startswith(("pass value=", "fail value="))
-    metrics = mlflow.get_run(registry.get_version(settings, version).run_id).data.metrics
-    assert metrics["gate/passed"] == 0.0
-    assert metrics["gate/challenger/ndcg_at_10"] == pytest.approx(
-        decision.challenger_metrics["ndcg@10"]
-    )
+    assert registry.get_alias(settings, "challenger") is None  # rejected: no alias left
+    info = registry.get_version(settings, version)
+    assert info.tags[registry.TAG_GATE_DECISION] == "rejected"
+    checks = mlflow.artifacts.load_dict(f"runs:/{info.run_id}/gate/checks.json")
+    assert checks["reasons"] == decision.reasons
+    assert {c["name"] for c in checks["checks"]} >= {"floor/ndcg@10"}
+    description = mlflow.MlflowClient().get_model_version(info.model_uri.split("/")[1], version)
+    assert "**REJECTED**" in description.description
+    assert decision.reasons[0] in description.description
+    metrics = mlflow.get_run(info.run_id).data.metrics
+    assert metrics["diag/gate_passed"] == 0.0
+    assert metrics["ndcg_at_10"] == pytest.approx(decision.challenger_metrics["ndcg@10"])
     return decision
 
 

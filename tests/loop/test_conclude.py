@@ -69,6 +69,8 @@ def test_a_candidate_whose_champion_moved_meanwhile_is_not_promoted(
     assert registry.promotion_history(settings) == history
     tags = registry.get_version(settings, candidate.version).tags
     assert tags[registry.TAG_GATE_DECISION] == registry.REJECTED
-    assert "champion changed" in tags[registry.TAG_GATE_REASONS]
+    run_id = registry.get_version(settings, candidate.version).run_id
+    checks = registry.describe.load_run_json(run_id, "gate/checks.json")
+    assert "champion changed" in checks["reasons"][-1]
     last = registry.read_model_tag_json(settings, registry.TAG_LAST_DECISION)
     assert last["version"] == candidate.version and last["passed"] is False

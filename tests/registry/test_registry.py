@@ -78,17 +78,23 @@ def test_registered_candidate_carries_lineage_dataset_and_challenger_alias(
 
     info = registry.get_version(settings, cand.version)
     assert info.tags[registry.TAG_TRAIN_MODE] == "incremental"
-    assert info.tags[registry.TAG_BATCH_IDS] == "b1a,b1b"
     assert info.tags[registry.TAG_PARENT_VERSION] == "7"
     assert (info.window_start, info.window_end) == (100, 200)
-    assert info.tags[registry.TAG_CODE_VERSION].startswith("0.")
     assert registry.get_alias(settings, "challenger").version == cand.version
     assert registry.get_champion(settings) is None
 
     run = mlflow.get_run(cand.run_id)
+    assert run.data.tags[registry.TAG_BATCH_IDS] == "b1a,b1b"
+    assert run.data.tags[registry.TAG_CODE_VERSION].startswith("0.")
+    assert run.info.run_name == "incremental 1970-01-01..1970-01-01"
     assert run.data.metrics["ndcg_at_10"] == pytest.approx(0.1)
     (dataset_input,) = run.inputs.dataset_inputs
-    assert dataset_input.dataset.name == "events[100,200)"
+    assert dataset_input.dataset.name == "events incremental 1970-01-01..1970-01-01"
+    description = mlflow.MlflowClient().get_model_version(
+        settings.registry.model_name, cand.version
+    )
+    assert "**UNDER EVALUATION**" in description.description
+    assert "warm-started from version 7" in description.description
     assert json.loads(dataset_input.dataset.profile)["num_rows"] == 500
     assert {t.key: t.value for t in dataset_input.tags}["mlflow.data.context"] == "training"
 

@@ -1,8 +1,13 @@
-"""Log an evaluation to the active MLflow run: metrics, slice tables, curves and plots.
+"""Log an evaluation to an MLflow run: metrics, slice tables, curves and plots.
 
 Kept apart from the harness so that evaluation itself has no side effects (the trainer calls
 ``evaluate_scorer`` every epoch). MLflow metric names cannot hold ``@``: ``ndcg@10`` is
 logged as ``ndcg_at_10`` (``recloop.tracking.metric_key``).
+
+- :func:`log_evaluation`: into the active run (``recloop evaluate``);
+- :func:`log_evaluation_to_run`: the artifacts only (slice tables, metric-vs-K and frontier
+  plots) into a finished run by id, without reopening it (reopening would move its end
+  time): the gate logs each candidate's plots this way.
 """
 
 from __future__ import annotations
@@ -99,3 +104,49 @@ def _close(figure) -> None:
     import matplotlib.pyplot as plt
 
     plt.close(figure)
+
+
+def log_evaluation_to_run(
+    run_id: str,
+    result: EvalResult,
+    *,
+    curve: pd.DataFrame | None = None,
+    frontier: pd.DataFrame | None = None,
+    folder: str = "evaluation",
+    slices: tuple[str, ...] = SLICES,
+) -> list[str]:
+    """Log ``result``'s slice tables and plots into run ``run_id``; returns the files.
+
+    Files: ``<folder>/slice_<column>.json`` and ``plots/slice_<column>.png`` per slicing
+    column with several values,
+    ``<folder>/metric_vs_k.json`` and ``plots/metric_vs_k.png``, ``<folder>/frontier.json``
+    and ``plots/frontier.png``.
+    """
+    from mlflow import MlflowClient
+
+    from recloop.evaluation.plots import plot_frontier, plot_metric_curve, plot_slices
+
+    client = MlflowClient()
+    files = []
+    for column in slices:
+        if column in result.per_user and result.per_user[column].nunique(dropna=False) > 1:
+            table = result.slice_table(column)
+            table[column] = table[column].astype(str)
+            path = f"{folder}/slice_{column}.json"
+            client.log_table(run_id, _flat(table), artifact_file=path)
+            figure = plot_slices(table, column)
+            client.log_figure(run_id, figure, f"{folder}/plots/slice_{column}.png")
+            _close(figure)
+            files += [path, f"{folder}/plots/slice_{column}.png"]
+    for frame, name, plot in (
+        (curve, "metric_vs_k", plot_metric_curve),
+        (frontier, "frontier", plot_frontier),
+    ):
+        if frame is None or frame.empty:
+            continue
+        client.log_table(run_id, frame, artifact_file=f"{folder}/{name}.json")
+        figure = plot(frame)
+        client.log_figure(run_id, figure, f"{folder}/plots/{name}.png")
+        _close(figure)
+        files += [f"{folder}/{name}.json", f"{folder}/plots/{name}.png"]
+    return files

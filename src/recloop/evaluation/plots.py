@@ -54,3 +54,33 @@ def plot_frontier(frontier: pd.DataFrame, relevance: str = "ndcg", diversity: st
     axis.grid(alpha=0.3)
     figure.tight_layout()
     return figure
+
+
+def plot_slices(table: pd.DataFrame, by: str, metrics=("ndcg", "recall")):
+    """Bars of each metric per slice value (``EvalResult.slice_table(by)``), cases labelled.
+
+    Columns may be spelt ``ndcg@10`` or ``ndcg_at_10``; the first column per metric name
+    found is drawn.
+    """
+    import numpy as np
+
+    plt = _pyplot()
+    columns = []
+    for name in metrics:
+        found = [c for c in table.columns if str(c).split("@")[0].split("_at_")[0] == name]
+        if found:
+            columns.append(found[0])
+    figure, axis = plt.subplots(figsize=(6, 4))
+    pairs = zip(table[by], table["cases"], strict=True)
+    labels = [f"{value}\n({int(n)} cases)" for value, n in pairs]
+    positions = np.arange(len(table))
+    width = 0.8 / max(1, len(columns))
+    for offset, column in enumerate(columns):
+        axis.bar(positions + offset * width, table[column], width, label=str(column))
+    axis.set_xticks(positions + width * (len(columns) - 1) / 2, labels, fontsize=8)
+    axis.set_ylabel("metric (mean over the slice's cases)")
+    axis.set_title(f"Metrics per {by}")
+    axis.grid(alpha=0.3, axis="y")
+    axis.legend()
+    figure.tight_layout()
+    return figure

@@ -59,9 +59,20 @@ class InfraProbe:
     p95_latency_ms: float | None
 
 
+# The one aggregate of every gate number (checks, tags, reasons, run metrics, description):
+# the paired bootstrap resamples users, so each user counts once.
+AGGREGATE = "mean over holdout users (each user's cases averaged first)"
+
+
 @dataclass
 class GateDecision:
-    """The gate's verdict, every check, and the Markdown the flow publishes."""
+    """The gate's verdict, every check, and the Markdown the flow publishes.
+
+    Every metric is one aggregate, :data:`AGGREGATE` (catalog-level list metrics such as
+    coverage are computed over all recommended lists). ``gains`` holds, per metric with
+    per-user values, the mean paired difference challenger - champion and its 95%
+    bootstrap interval; ``holdout`` the users and cases compared.
+    """
 
     passed: bool
     rule: Literal["compare", "bootstrap"]
@@ -71,6 +82,12 @@ class GateDecision:
     challenger_metrics: dict[str, float] = field(default_factory=dict)
     champion_metrics: dict[str, float] | None = None
     markdown: str = ""
+    aggregate: str = AGGREGATE
+    gains: dict[str, dict[str, float]] = field(default_factory=dict)
+    holdout: dict[str, int] = field(default_factory=dict)
+    primary_metric: str | None = None
+    lower_is_better: list[str] = field(default_factory=list)
+    champion_version: str | None = None  # the version it was compared with
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -225,7 +242,11 @@ def _min_gain_check(policy: GatePolicy, new: float, old: float) -> Check:
         failure = mlflow_threshold_failures({name: threshold}, {name: new}, {name: old})[name]
     else:
         ok = new >= old if higher else new <= old
-        failure = None if ok else f"{name} challenger {new:.4f} is worse than champion {old:.4f}"
+        failure = (
+            None
+            if ok
+            else f"{name} challenger {new:.4f} is worse than champion {old:.4f} (user mean)"
+        )
     gain = new - old if higher else old - new
     return Check(f"gain/{name}", "gain", failure is None, gain, min_gain, failure or "")
 
@@ -304,6 +325,7 @@ def rejected_by_error(message: str, policy: GatePolicy | None = None) -> GateDec
 
 def _verdict(policy, checks, rule, challenger_metrics, champion_metrics) -> GateDecision:
     reasons = [c.detail or f"{c.name} failed" for c in checks if not c.passed]
+    names = set(challenger_metrics) | set(champion_metrics or {})
     decision = GateDecision(
         passed=not reasons and bool(checks),
         rule=rule,
@@ -314,6 +336,8 @@ def _verdict(policy, checks, rule, challenger_metrics, champion_metrics) -> Gate
         champion_metrics={k: _num(v) for k, v in champion_metrics.items()}
         if champion_metrics is not None
         else None,
+        primary_metric=policy.primary_metric if policy else None,
+        lower_is_better=sorted(n for n in names if policy and not policy.greater_is_better(n)),
     )
     decision.markdown = render_markdown(decision)
     return decision
@@ -326,6 +350,8 @@ def render_markdown(decision: GateDecision, title: str = "Promotion gate") -> st
         f"# {title}: **{verdict}**",
         "",
         f"Rule: `{decision.rule}` · policy version {decision.policy_version}",
+        "",
+        f"Every metric is the {decision.aggregate}.",
         "",
     ]
     if decision.reasons:

@@ -1,6 +1,7 @@
 """The stages of one loop step, as plain functions over a :class:`~recloop.loop.plan.StepPlan`.
 
     check_drift     -> Evidently drift of the new window against the champion's training data
+                       (its MLflow run in the drift experiment, tagged with the champion)
     decide_retrain  -> the trigger policy (drift, decay, age on the data clock, volume)
     train_candidate -> warm start from the champion (or from scratch), register as challenger
     gate_candidate  -> champion vs challenger on the same fresh holdout
@@ -26,7 +27,14 @@ from recloop.errors import RecloopError
 from recloop.gate import GateDecision, apply_decision, evaluate_gate, superseded
 from recloop.loop.outcome import StepStatus
 from recloop.loop.plan import StepPlan, holdout_cases, window_events
-from recloop.loop.train import Candidate, TrainingJob, train_and_register, training_params
+from recloop.loop.provenance import current_flow_run, drift_run, find_drift_run
+from recloop.loop.train import (
+    Candidate,
+    TrainingJob,
+    train_and_register,
+    training_params,
+    window_batches,
+)
 from recloop.notify import notify_drift, send_alert
 from recloop.registry import (
     TAG_GATE_DECISION,
@@ -49,15 +57,16 @@ def check_drift(settings: Settings, plan: StepPlan, items: pd.DataFrame) -> Drif
     current = window_events(settings, new_start, plan.window_end)
     if reference.empty or current.empty:
         return None
-    return run_drift_check(
-        settings,
-        reference,
-        current,
-        items,
-        champion=parent,
-        reference_window=(int(reference[TIMESTAMP_COL].min()), new_start),
-        current_window=(new_start, plan.window_end),
-    )
+    with drift_run(settings, plan, new_start):
+        return run_drift_check(
+            settings,
+            reference,
+            current,
+            items,
+            champion=parent,
+            reference_window=(int(reference[TIMESTAMP_COL].min()), new_start),
+            current_window=(new_start, plan.window_end),
+        )
 
 
 def decide_retrain(
@@ -105,14 +114,22 @@ def train_candidate(
     if plan.mode == "incremental" and plan.parent is not None:
         init_from = plan.parent.model_uri
         replay = window_events(settings, None, plan.train_start)
+    window_start = plan.train_start if plan.mode == "incremental" else _first(events)
+    batches = window_batches(settings, window_start, plan.holdout_start)
+    drift = find_drift_run(settings, plan)
+    flow_run = current_flow_run(settings)
     lineage = CandidateLineage(
         train_mode=plan.mode,
-        window_start=plan.train_start if plan.mode == "incremental" else _first(events),
+        window_start=window_start,
         window_end=plan.holdout_start,
         encoder_mode=settings.train.encoder_mode,
-        batch_ids=tuple(batch_ids),
+        batch_ids=tuple(dict.fromkeys([*batch_ids, *(b["batch_id"] for b in batches)])),
         parent_version=plan.parent.version if plan.parent else None,
         run_key=plan.run_key,
+        batches=tuple(batches),
+        events=len(events),
+        **drift,
+        **flow_run,
     )
     job = TrainingJob(
         events,
@@ -121,7 +138,6 @@ def train_candidate(
         init_from=init_from,
         replay_events=replay,
         params=training_params(settings, plan.mode, init_from, run_key=plan.run_key),
-        run_name=f"{plan.mode}-{plan.holdout_start}",
     )
     candidate = train_and_register(settings, job, show_progress=True)
     if candidate is None:

@@ -8,7 +8,12 @@ around both, so every training is logged the same way whoever asked for it:
 - stale RUNNING runs of killed trainings are ended first (``run_lifecycle.reap_stale_runs``);
 - the run records its owner and a heartbeat after every epoch, and SIGTERM/SIGINT end it
   as KILLED with the checkpoint kept for a resume (``run_lifecycle``);
-- parameters, per-epoch and final metrics (``name@k`` logged as ``name_at_k``), resume
+- the run is named by mode and data window as UTC dates ("incremental
+  1998-02-14..1998-02-20"); it starts before training and ends after registration, so its
+  duration is the training's;
+- every training setting is a parameter; per-epoch and final training metrics are
+  diagnostics (``diag/train_loss``, ``diag/valid_ndcg_at_10``: ``recloop.tracking``), the
+  headline keys (``ndcg_at_10``...) are left to the gate's holdout evaluation; resume
   facts and the training data as a dataset input are logged; the model is registered.
 
 Callers differ only in the :class:`TrainingJob` they build: the loop's from its step plan
@@ -36,9 +41,10 @@ from recloop.loop.run_lifecycle import (
     signals_interrupt,
 )
 from recloop.registry import CandidateLineage, latest_version, register_candidate
+from recloop.registry.candidates import run_title
 from recloop.registry.tags import TAG_ATTEMPTS, TAG_RESUMED, TAG_RESUMED_FROM_EPOCH, TAG_STAGE
 from recloop.settings import Settings
-from recloop.tracking import configure_mlflow, metric_key
+from recloop.tracking import configure_mlflow, run_metric_key
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +60,7 @@ class TrainingJob:
     replay_events: pd.DataFrame | None = None  # older events: context and replay pool
     valid_events: pd.DataFrame | None = None  # early stopping (None: last event per user)
     params: dict[str, Any] = field(default_factory=dict)  # logged as run parameters
-    run_name: str = "train"
+    run_name: str | None = None  # default: mode and window as dates (registry.run_title)
 
 
 @dataclass
@@ -110,11 +116,12 @@ def train_and_register(
         return None
     experiment_id = configure_mlflow(settings)
     reap_stale_runs(settings, experiment_id)  # runs of trainings killed with SIGKILL
-    with signals_interrupt(), mlflow.start_run(run_name=job.run_name) as run:
+    run_name = job.run_name or run_title(job.lineage)
+    with signals_interrupt(), mlflow.start_run(run_name=run_name) as run:
         run_id = run.info.run_id
         try:
             mlflow.set_tags({TAG_STAGE: "train", **owner_tags()})
-            mlflow.log_params(job.params)
+            mlflow.log_params(_param_values(job.params))
             result = train(
                 show_progress=show_progress,
                 on_epoch_end=lambda _epoch, _metrics: heartbeat(run_id),
@@ -161,14 +168,15 @@ def log_training_result(result: Any) -> None:
     )
     for row in result.history:
         step = int(row["epoch"])
-        mlflow.log_metrics({metric_key(k): v for k, v in row.items() if k != "epoch"}, step=step)
-    final = {metric_key(k): v for k, v in result.metrics.items() if k != "epoch"}
+        values = {run_metric_key(k): v for k, v in row.items() if k != "epoch"}
+        mlflow.log_metrics(values, step=step)
+    final = {run_metric_key(k): v for k, v in result.metrics.items() if k != "epoch"}
     mlflow.log_metrics(
         {
             **final,
-            "train_seconds": result.train_seconds,
-            "epochs": result.epochs,
-            "new_item_boost": result.new_item_boost,
+            run_metric_key("train_seconds"): result.train_seconds,
+            run_metric_key("epochs"): result.epochs,
+            run_metric_key("new_item_boost"): result.new_item_boost,
         }
     )
 
@@ -176,10 +184,61 @@ def log_training_result(result: Any) -> None:
 def training_params(
     settings: Settings, mode: str, parent_uri: str | None, **extra: Any
 ) -> dict[str, Any]:
-    """Run parameters: the training settings (lists left out), mode, parent and ``extra``."""
+    """Run parameters: every training setting, the evaluation cut-off, mode, parent, ``extra``.
+
+    Lists are logged as comma-separated text; a person comparing runs finds the learning
+    rate, encoder, replay ratio and every other knob in the runs table.
+    """
     cfg = settings.train.model_dump()
-    keep = {k: v for k, v in cfg.items() if not isinstance(v, list)}
-    return {**keep, "train_mode": mode, "parent_model": parent_uri, **extra}
+    return {
+        **cfg,
+        "eval_k": settings.eval.k,
+        "holdout_days": settings.loop.holdout_days,
+        "train_mode": mode,
+        "parent_model": parent_uri,
+        **extra,
+    }
+
+
+def _param_values(params: dict[str, Any]) -> dict[str, str]:
+    """MLflow params are text (at most 6000 characters): lists joined, None as "none"."""
+    out = {}
+    for key, value in params.items():
+        if isinstance(value, list | tuple):
+            value = ",".join(str(v) for v in value)
+        out[key] = ("none" if value is None else str(value))[:6000]
+    return out
+
+
+def window_batches(settings: Settings, start: int | None, end: int | None) -> list[dict]:
+    """The ingest batches whose events fall in ``[start, end)``: id, file name, events.
+
+    What a version's description lists as its training data ("batch files").
+    """
+    from pathlib import Path
+
+    import sqlalchemy as sa
+
+    from recloop.data import schema
+    from recloop.data.store import open_store
+
+    events, log_table = schema.events, schema.ingest_log
+    query = (
+        sa.select(events.c.batch_id, log_table.c.source, sa.func.count().label("n"))
+        .select_from(events.outerjoin(log_table, events.c.batch_id == log_table.c.batch_id))
+        .group_by(events.c.batch_id, log_table.c.source)
+    )
+    if start is not None:
+        query = query.where(events.c[TIMESTAMP_COL] >= int(start))
+    if end is not None:
+        query = query.where(events.c[TIMESTAMP_COL] < int(end))
+    with open_store(settings).connect() as connection:
+        rows = connection.execute(query).all()
+    found = [
+        {"batch_id": str(b), "file": Path(str(src)).name if src else None, "events": int(n)}
+        for b, src, n in rows
+    ]
+    return sorted(found, key=lambda r: (r["file"] or "", r["batch_id"]))
 
 
 def store_training_job(
@@ -209,12 +268,18 @@ def store_training_job(
             )
         train_events, replay = _after_window(train_events, parent.window_end, parent.model_uri)
     init_from = parent.model_uri if parent else None
+    window_start = int(train_events[TIMESTAMP_COL].min())
+    window_end = int(train_events[TIMESTAMP_COL].max()) + 1
+    batches = window_batches(settings, window_start, window_end)
     lineage = CandidateLineage(
         train_mode=mode,
-        window_start=int(train_events[TIMESTAMP_COL].min()),
-        window_end=int(train_events[TIMESTAMP_COL].max()) + 1,
+        window_start=window_start,
+        window_end=window_end,
         encoder_mode=settings.train.encoder_mode,
+        batch_ids=tuple(b["batch_id"] for b in batches),
         parent_version=parent.version if parent else None,
+        batches=tuple(batches),
+        events=len(train_events),
     )
     return TrainingJob(
         train_events,
@@ -224,7 +289,6 @@ def store_training_job(
         replay_events=replay,
         valid_events=valid_events,
         params=training_params(settings, mode, init_from, holdout=holdout),
-        run_name=f"train-{mode}-{settings.train.encoder_mode}",
     )
 
 

@@ -3,6 +3,7 @@
 - ``client.py``: reading versions and aliases (``get_champion``, ``get_version``...);
 - ``tags.py``: every tag key recloop writes, in one place;
 - ``candidates.py``: the one ``register_candidate`` (new version, lineage, ``challenger``);
+- ``describe.py``: the Markdown descriptions of each version and of the model;
 - ``aliases.py``: ``promote``, ``rollback`` and the promotion history;
 - ``lock.py``: the one registry lock every alias or history change holds;
 - ``load_check.py``: a target must load and answer before ``champion`` moves onto it.
@@ -32,6 +33,7 @@ from recloop.registry.client import (
     record_last_decision,
     set_version_tags,
 )
+from recloop.registry.describe import describe_model, describe_version
 from recloop.registry.lock import registry_lock
 from recloop.registry.tags import (
     FORCED,
@@ -39,15 +41,16 @@ from recloop.registry.tags import (
     REJECTED,
     TAG_ATTEMPTS,
     TAG_BATCH_IDS,
+    TAG_CHECKED_VERSION,
     TAG_CODE_VERSION,
-    TAG_ENCODER_MODE,
+    TAG_DRIFT_RUN,
     TAG_END_REASON,
+    TAG_FLOW_RUN_ID,
+    TAG_FLOW_RUN_NAME,
+    TAG_FLOW_RUN_URL,
     TAG_FORCED_REASON,
-    TAG_GATE_CHECK_PREFIX,
     TAG_GATE_DECISION,
     TAG_GATE_POLICY,
-    TAG_GATE_REASONS,
-    TAG_GATE_RULE,
     TAG_HEARTBEAT,
     TAG_HISTORY,
     TAG_LAST_DECISION,
@@ -61,6 +64,7 @@ from recloop.registry.tags import (
     TAG_ROLLED_BACK_AT,
     TAG_RUN_KEY,
     TAG_STAGE,
+    TAG_STEP_WINDOW,
     TAG_TRAIN_MODE,
     TAG_WINDOW_END,
     TAG_WINDOW_START,
@@ -72,15 +76,16 @@ __all__ = [
     "REJECTED",
     "TAG_ATTEMPTS",
     "TAG_BATCH_IDS",
+    "TAG_CHECKED_VERSION",
     "TAG_CODE_VERSION",
-    "TAG_ENCODER_MODE",
+    "TAG_DRIFT_RUN",
     "TAG_END_REASON",
+    "TAG_FLOW_RUN_ID",
+    "TAG_FLOW_RUN_NAME",
+    "TAG_FLOW_RUN_URL",
     "TAG_FORCED_REASON",
-    "TAG_GATE_CHECK_PREFIX",
     "TAG_GATE_DECISION",
     "TAG_GATE_POLICY",
-    "TAG_GATE_REASONS",
-    "TAG_GATE_RULE",
     "TAG_HEARTBEAT",
     "TAG_HISTORY",
     "TAG_LAST_DECISION",
@@ -94,6 +99,7 @@ __all__ = [
     "TAG_ROLLED_BACK_AT",
     "TAG_RUN_KEY",
     "TAG_STAGE",
+    "TAG_STEP_WINDOW",
     "TAG_TRAIN_MODE",
     "TAG_WINDOW_END",
     "TAG_WINDOW_START",
@@ -103,6 +109,8 @@ __all__ = [
     "RegisteredCandidate",
     "champion_stack",
     "code_version",
+    "describe_model",
+    "describe_version",
     "find_versions",
     "get_alias",
     "get_champion",

@@ -1,5 +1,19 @@
 """Moving the ``champion`` alias: promotion, rollback, and the history of both.
 
+Alias semantics (documented for operators in ``docs/registry.md``, enforced here and in
+``recloop.registry.candidates`` / ``recloop.gate.record``):
+
+- ``champion``: the version that serves; it only ever names a version that passed the gate
+  (or was force-promoted with a recorded reason) and that loaded and answered a request;
+- ``challenger``: the candidate under evaluation, or the last one that passed and is not
+  promoted yet. A promotion removes it; a rejection removes it from the rejected version,
+  which keeps the tag ``recloop.gate.decision = rejected`` instead. So the registry's model
+  list headlines the champion, never a turned-down candidate;
+- ``previous``: the champion the current one replaced, where a rollback returns.
+
+After every move the descriptions of the versions involved and of the registered model are
+re-rendered (``recloop.registry.describe``).
+
 MLflow keeps no history of aliases, so every promotion and rollback is appended to a JSON
 list in a registered-model tag (``recloop.promotion_history``). The list is the source of
 truth for "who was champion when" and for rolling back more than once: replaying it gives a
@@ -143,7 +157,18 @@ def promote(
             decision=FORCED if force else decision,
         )
         _append_history(settings, entry)
+        _redescribe(settings, [info.version, champion.version if champion else None])
     return entry
+
+
+def _redescribe(settings: Settings, versions: list[str | None]) -> None:
+    """Re-render the descriptions an alias move changed: the versions and the model's."""
+    from recloop.registry.describe import describe_model, describe_version
+
+    for version in versions:
+        if version is not None:
+            describe_version(settings, version)
+    describe_model(settings, promotion_history(settings))
 
 
 def rollback(settings: Settings, reason: str | None = None) -> HistoryEntry:
@@ -186,6 +211,7 @@ def rollback(settings: Settings, reason: str | None = None) -> HistoryEntry:
         if champion is not None:
             set_version_tags(settings, champion.version, {TAG_ROLLED_BACK_AT: str(now)})
         _append_history(settings, entry)
+        _redescribe(settings, [target.version, champion.version if champion else None])
     return entry
 
 

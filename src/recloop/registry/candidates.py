@@ -9,7 +9,7 @@ onto it under the registry lock.
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,11 +17,15 @@ from typing import TYPE_CHECKING, Any
 from recloop import __version__
 from recloop.errors import RecloopError
 from recloop.registry.client import client
+from recloop.registry.describe import LINEAGE_ARTIFACT, describe_version, window_dates
 from recloop.registry.lock import registry_lock
 from recloop.registry.tags import (
     TAG_BATCH_IDS,
     TAG_CODE_VERSION,
-    TAG_ENCODER_MODE,
+    TAG_DRIFT_RUN,
+    TAG_FLOW_RUN_ID,
+    TAG_FLOW_RUN_NAME,
+    TAG_FLOW_RUN_URL,
     TAG_PARENT_VERSION,
     TAG_RUN_KEY,
     TAG_TRAIN_MODE,
@@ -30,7 +34,7 @@ from recloop.registry.tags import (
 )
 from recloop.serving.packaging import log_recommender
 from recloop.settings import Settings
-from recloop.tracking import metric_key
+from recloop.tracking import run_metric_key
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,7 +42,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class CandidateLineage:
-    """Where a candidate came from; written as model-version tags at registration."""
+    """Where a candidate came from: a few version tags, run tags and ``recloop/lineage.json``."""
 
     train_mode: str  # "full" | "incremental"
     window_start: int | None
@@ -47,22 +51,45 @@ class CandidateLineage:
     batch_ids: tuple[str, ...] = ()
     parent_version: str | None = None
     run_key: str | None = None  # the loop step's data window; None outside the loop
+    # For the description (recloop.registry.describe): what a person wants to open.
+    batches: tuple[dict[str, Any], ...] = ()  # {"batch_id", "file", "events"} per batch
+    events: int | None = None  # training events in the window
+    drift_run_id: str | None = None
+    drift_experiment_id: str | None = None
+    drift_verdict: str | None = None  # e.g. "drift detected: 3 features"
+    flow_run_id: str | None = None
+    flow_run_name: str | None = None
+    flow_run_url: str | None = None
 
     def to_tags(self) -> dict[str, str]:
-        tags = {
-            TAG_TRAIN_MODE: self.train_mode,
-            TAG_BATCH_IDS: ",".join(str(b) for b in self.batch_ids),
-            TAG_CODE_VERSION: code_version(),
-        }
+        """The version's tags: mode, window, parent, run key (few, namespaced)."""
         optional = {
-            TAG_ENCODER_MODE: self.encoder_mode,
+            TAG_TRAIN_MODE: self.train_mode,
             TAG_WINDOW_START: self.window_start,
             TAG_WINDOW_END: self.window_end,
             TAG_PARENT_VERSION: self.parent_version,
             TAG_RUN_KEY: self.run_key,
         }
-        tags.update({k: str(v) for k, v in optional.items() if v is not None})
-        return tags
+        return {k: str(v) for k, v in optional.items() if v is not None}
+
+    def run_tags(self) -> dict[str, str]:
+        """The training run's tags: batches, code version, drift and flow runs."""
+        optional = {
+            TAG_BATCH_IDS: ",".join(str(b) for b in self.batch_ids)[:5000] or None,
+            TAG_CODE_VERSION: code_version(),
+            TAG_DRIFT_RUN: self.drift_run_id,
+            TAG_FLOW_RUN_ID: self.flow_run_id,
+            TAG_FLOW_RUN_NAME: self.flow_run_name,
+            TAG_FLOW_RUN_URL: self.flow_run_url,
+        }
+        return {k: str(v) for k, v in optional.items() if v}
+
+    def facts(self) -> dict[str, Any]:
+        """JSON facts for the description (``recloop/lineage.json`` on the run)."""
+        out = asdict(self)
+        out["batches"] = [dict(b) for b in self.batches]
+        out["batch_ids"] = list(self.batch_ids)
+        return out
 
 
 @dataclass
@@ -101,7 +128,7 @@ def log_training_data(events: pd.DataFrame, lineage: CandidateLineage) -> None:
     from mlflow.data.code_dataset_source import CodeDatasetSource
     from mlflow.data.pandas_dataset import PandasDataset
 
-    name = f"events[{lineage.window_start},{lineage.window_end})"
+    name = f"events {run_title(lineage)}"
     # A code source (recloop's store query), not a URI: the store URL may hold credentials.
     source = CodeDatasetSource(
         {
@@ -130,17 +157,19 @@ def register_candidate(
     """Log a trained model as a new registered version and make it the ``challenger``.
 
     Uses the active MLflow run when there is one (the training run), otherwise starts a
-    run of its own. The version gets the lineage tags; the training data becomes the run's
-    dataset input. Logging runs unlocked (it can take minutes); tagging and the alias move
-    hold the registry lock, so a concurrent promotion cannot drop the new ``challenger``
-    alias.
+    run of its own, named by mode and window. The version gets its few lineage tags and a
+    description (``recloop.registry.describe``: "under evaluation", the training data, the
+    links); the run gets the lineage facts (``recloop/lineage.json``), the batch and flow
+    run tags, and the training data as a dataset input. Logging runs unlocked (it can
+    take minutes); tagging, the alias move and the description hold the registry lock, so
+    a concurrent promotion cannot drop the new ``challenger`` alias.
 
     Args:
         settings: recloop settings (registry section names the model and aliases).
         model_dir: a directory ``Recommender.load`` reads (the trainer's output).
         lineage: training mode, data window, batch ids, parent version, run key.
         train_events: the events the model was trained on (logged as a dataset input).
-        metrics: metric dict with ``name@k`` keys (logged as ``name_at_k``).
+        metrics: metric dict with ``name@k`` keys (``recloop.tracking.run_metric_key``).
         params: run parameters (training settings).
         log_model: ``(model_dir, registered_model_name) -> (model_uri, version)``; default
             ``recloop.serving.packaging.log_recommender``.
@@ -155,16 +184,19 @@ def register_candidate(
     mlflow_client = client(settings)
     name = settings.registry.model_name
     own_run = mlflow.active_run() is None
-    run = mlflow.start_run(run_name=f"candidate-{lineage.window_end}") if own_run else None
+    run = mlflow.start_run(run_name=run_title(lineage)) if own_run else None
     try:
-        run_id = mlflow.active_run().info.run_id
-        mlflow.set_tags({k: v for k, v in lineage.to_tags().items() if v})
+        active = mlflow.active_run().info
+        run_id = active.run_id
+        mlflow.set_tags(lineage.run_tags())
         if params:
             mlflow.log_params(params)
         if metrics:
-            mlflow.log_metrics({metric_key(k): float(v) for k, v in metrics.items()})
+            mlflow.log_metrics({run_metric_key(k): float(v) for k, v in metrics.items()})
         if train_events is not None:
             log_training_data(train_events, lineage)
+        facts = {**lineage.facts(), "run_id": run_id, "experiment_id": active.experiment_id}
+        mlflow.log_dict(facts, LINEAGE_ARTIFACT)
         _, version = log_model(model_dir, registered_model_name=name)
     finally:
         if run is not None:
@@ -178,4 +210,13 @@ def register_candidate(
         mlflow_client.set_registered_model_alias(
             name, settings.registry.challenger_alias, str(version)
         )
+        describe_version(settings, str(version))
     return RegisteredCandidate(str(version), run_id, f"models:/{name}/{version}", tags)
+
+
+def run_title(lineage: CandidateLineage) -> str:
+    """A run name a person reads: mode and data window as UTC dates.
+
+    ``incremental 1998-02-14..1998-02-20`` (the window's last day, inclusive).
+    """
+    return f"{lineage.train_mode} {window_dates(lineage.window_start, lineage.window_end)}"

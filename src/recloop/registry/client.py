@@ -1,8 +1,9 @@
 """Reading the MLflow model registry: versions, aliases and the tags other stages need.
 
 Aliases (never stages): ``champion`` serves production, ``challenger`` is the candidate
-under evaluation (it stays on a rejected candidate until the next one, so an operator can
-see what was turned down and why), ``previous`` is the champion the current one replaced.
+under evaluation (or the last one that passed, not yet promoted; a rejected version loses
+it and carries ``recloop.gate.decision = rejected``), ``previous`` is the champion the
+current one replaced. See ``recloop.registry.aliases`` and ``docs/registry.md``.
 """
 
 from __future__ import annotations

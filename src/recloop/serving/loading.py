@@ -41,9 +41,13 @@ def point_mlflow_at_workspace(settings: Settings | None) -> None:
         if mlflow.is_tracking_uri_set():
             return
         settings = Settings()
+    from recloop.tracking import tracking_uri
+    from recloop.tracking.relocate import relocate_workspace_store
+
+    relocate_workspace_store(settings)  # a copied or moved workspace serves from its place
     # Reading needs only the store (configure_mlflow also selects the experiment to log to).
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+    mlflow.set_tracking_uri(tracking_uri(settings))
+    mlflow.set_registry_uri(tracking_uri(settings))
 
 
 @contextmanager
