@@ -7,6 +7,8 @@ is read, not what the step sees (until ``loop.max_history_events`` cuts the past
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,16 +30,43 @@ from recloop.settings import Settings
 DAY = 86_400
 
 
-@pytest.fixture
-def stored(store_url, tmp_path, movielens):
-    """The first 20,000 MovieLens-100k events in time (and their items) in a fresh store."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def stored(request, tmp_path_factory, movielens):
+    """The first 20,000 MovieLens-100k events in time (and their items), once per back end.
+
+    Module-scoped (one ingest per back end); tests that change settings get a copy.
+    """
     events = movielens.events.sort_values("timestamp", kind="stable").head(20_000)
     items = movielens.items[movielens.items["item_id"].isin(events["item_id"])]
-    settings = Settings(home=tmp_path / "home", database_url=store_url)
+    home = tmp_path_factory.mktemp("bounded")
+    url = f"sqlite:///{home / 'store.db'}"
+    drop = None
+    if request.param == "postgresql":
+        url, drop = _fresh_database(request.getfixturevalue("pg_server_url"))
+    settings = Settings(home=home / "home", database_url=url)
     ingest_frame(settings, items, "items")
     ingest_frame(settings, events, "events")
     yield settings, load_events(settings)
     dispose_stores()
+    if drop:
+        drop()
+
+
+def _fresh_database(server_url: str):
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"recloop_t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False), drop
 
 
 def _plan(everything: pd.DataFrame, days_back: float, holdout_days: float) -> StepPlan:
@@ -72,10 +101,9 @@ def test_newest_start_bounds_a_window_by_event_count(stored):
     assert len(inside[inside["timestamp"] > start]) < 5_000
     assert newest_start(settings, end, len(before) + 1) is None
 
+    settings = settings.model_copy(deep=True)
     settings.loop.max_history_events = 5_000
-    pd.testing.assert_frame_equal(
-        older_events(settings, None, end), inside.reset_index(drop=True)
-    )
+    pd.testing.assert_frame_equal(older_events(settings, None, end), inside.reset_index(drop=True))
     # A start later than the bound wins: the window is never widened.
     late = int(before["timestamp"].iloc[-100])
     assert older_events(settings, late, end)["timestamp"].min() >= late
@@ -85,7 +113,7 @@ def test_items_seen_by_asks_the_store(stored):
     settings, everything = stored
     cut = int(everything["timestamp"].iloc[10_000])
     known = set(everything.loc[everything["timestamp"] <= cut, "item_id"])
-    asked = everything["item_id"].drop_duplicates().tolist() + [10**9]
+    asked = [*everything["item_id"].drop_duplicates().tolist(), 10**9]
     assert items_seen_by(settings, asked, cut) == known
     assert items_seen_by(settings, [], cut) == set()
 
@@ -111,6 +139,7 @@ def test_replay_is_all_older_events_until_the_bound_then_newest_plus_context(sto
     older = everything[everything["timestamp"] < plan.train_start].reset_index(drop=True)
     pd.testing.assert_frame_equal(replay_events(settings, plan), older)
 
+    settings = settings.model_copy(deep=True)
     settings.loop.max_history_events = 2_000
     bounded = replay_events(settings, plan)
     new_users = everything.loc[

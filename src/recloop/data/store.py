@@ -383,20 +383,22 @@ def items_seen_by(settings: Settings, item_ids: Iterable[int], end: int) -> set[
     if keys.empty:
         return set()
     table = schema.events
-    with open_store(settings).begin() as connection:
-        with staging_table(connection, schema.items, ["item_id"], "item_id") as staging:
-            bulk_insert(connection, staging, keys.to_frame(), ["item_id"])
-            # One pass over the events up to ``end`` (a semi-join on the small key table),
-            # never a correlated lookup per item: events has no item index.
-            query = (
-                sa.select(table.c.item_id)
-                .where(
-                    table.c[TIMESTAMP_COL] <= int(end),
-                    table.c.item_id.in_(sa.select(staging.c.item_id)),
-                )
-                .distinct()
+    with (
+        open_store(settings).begin() as connection,
+        staging_table(connection, schema.items, ["item_id"], "item_id") as staging,
+    ):
+        bulk_insert(connection, staging, keys.to_frame(), ["item_id"])
+        # One pass over the events up to ``end`` (a semi-join on the small key table),
+        # never a correlated lookup per item: events has no item index.
+        query = (
+            sa.select(table.c.item_id)
+            .where(
+                table.c[TIMESTAMP_COL] <= int(end),
+                table.c.item_id.in_(sa.select(staging.c.item_id)),
             )
-            rows = connection.execute(query).scalars().all()
+            .distinct()
+        )
+        rows = connection.execute(query).scalars().all()
     return {int(r) for r in rows}
 
 

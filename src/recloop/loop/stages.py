@@ -20,12 +20,12 @@ from __future__ import annotations
 import pandas as pd
 
 from recloop.columns import TIMESTAMP_COL
+from recloop.data.store import load_user_histories
 from recloop.drift import DriftResult, TriggerDecision, run_drift_check
 from recloop.drift import decide_retrain as policy_decision
 from recloop.errors import RecloopError
 from recloop.gate import GateDecision, apply_decision, evaluate_gate, superseded
 from recloop.loop.outcome import StepStatus
-from recloop.data.store import load_user_histories
 from recloop.loop.plan import StepPlan, holdout_cases, older_events, window_events
 from recloop.loop.train import Candidate, TrainingJob, train_and_register, training_params
 from recloop.notify import notify_drift, send_alert
