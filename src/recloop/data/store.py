@@ -20,7 +20,13 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy import Engine, event
 
-from recloop.columns import EVENT_COLUMNS, ITEM_COLUMNS, TIMESTAMP_COL, USER_COLUMNS
+from recloop.columns import (
+    EVENT_COLUMNS,
+    FIRST_SEEN_COL,
+    ITEM_COLUMNS,
+    TIMESTAMP_COL,
+    USER_COLUMNS,
+)
 from recloop.data import schema
 from recloop.errors import StoreUnavailableError
 from recloop.settings import Settings
@@ -356,6 +362,8 @@ def load_user_histories(settings: Settings, start: int, end: int, before: int) -
 
     The users come from a range read of the time-led index, their events from the
     ``(user_id, timestamp)`` index: the cost follows the window's users, not the store.
+    On PostgreSQL the users are passed as one array (``= ANY``): with ``IN (subquery)``
+    the planner cannot see how few they are and scans the whole table.
 
     Returns:
         DataFrame: as :func:`load_events`, in (timestamp, event_id) order.
@@ -363,40 +371,41 @@ def load_user_histories(settings: Settings, start: int, end: int, before: int) -
     table = schema.events
     ts = table.c[TIMESTAMP_COL]
     active = sa.select(table.c.user_id).where(ts >= int(start), ts < int(end)).distinct()
-    query = (
-        sa.select(*_event_columns())
-        .where(ts < int(before), table.c.user_id.in_(active))
-        .order_by(ts, table.c.event_id)
-    )
-    with open_store(settings).connect() as connection:
-        frame = pd.read_sql(query, connection)
+    engine = open_store(settings)
+    with engine.connect() as connection:
+        if is_postgres(engine):
+            from sqlalchemy.dialects.postgresql import ARRAY
+
+            users = [int(u) for u in connection.execute(active).scalars()]
+            param = sa.bindparam("users", users, type_=ARRAY(sa.BigInteger))
+            wanted = table.c.user_id == sa.any_(param)
+        else:
+            wanted = table.c.user_id.in_(active)
+        query = sa.select(*_event_columns()).where(ts < int(before), wanted)
+        frame = pd.read_sql(query.order_by(ts, table.c.event_id), connection)
     return _canonical_events(frame)
 
 
 def items_seen_by(settings: Settings, item_ids: Iterable[int], end: int) -> set[int]:
-    """Those of ``item_ids`` with an accepted event at or before ``end``.
+    """Those of ``item_ids`` first seen at or before ``end`` (the catalogue's ``first_seen``).
 
-    Aggregated in the database (a streaming scan of the events up to ``end``, memory
-    bounded by the number of items), never loaded.
+    Ingest keeps ``items.first_seen`` at the earliest accepted event of the item (or the
+    date a catalogue file gave it), so this is a primary-key join over the asked ids, not
+    a scan of the event history.
     """
     keys = pd.Series(sorted({int(i) for i in item_ids}), name="item_id", dtype="int64")
     if keys.empty:
         return set()
-    table = schema.events
+    items = schema.items
     with (
         open_store(settings).begin() as connection,
-        staging_table(connection, schema.items, ["item_id"], "item_id") as staging,
+        staging_table(connection, items, ["item_id"], "item_id") as staging,
     ):
         bulk_insert(connection, staging, keys.to_frame(), ["item_id"])
-        # One pass over the events up to ``end`` (a semi-join on the small key table),
-        # never a correlated lookup per item: events has no item index.
         query = (
-            sa.select(table.c.item_id)
-            .where(
-                table.c[TIMESTAMP_COL] <= int(end),
-                table.c.item_id.in_(sa.select(staging.c.item_id)),
-            )
-            .distinct()
+            sa.select(items.c.item_id)
+            .join(staging, staging.c.item_id == items.c.item_id)
+            .where(items.c[FIRST_SEEN_COL] <= int(end))
         )
         rows = connection.execute(query).scalars().all()
     return {int(r) for r in rows}
