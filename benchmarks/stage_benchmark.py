@@ -77,8 +77,13 @@ def _settings():
 # ---- setup (not timed) ------------------------------------------------------------------
 
 
-def setup(scratch: Path, n_stored: int, per_day: int, bootstrap_events: int) -> dict:
-    """Write the batch files, bulk-load the stored events, train and promote a champion."""
+def setup(
+    scratch: Path, n_stored: int, per_day: int, bootstrap_events: int, champion: bool = True
+) -> dict:
+    """Write the batch files, bulk-load the stored events, train and promote a champion.
+
+    ``champion=False`` (only ingest stages asked for) skips the champion's training.
+    """
     import sqlalchemy as sa
 
     from recloop.data import schema, store
@@ -112,7 +117,9 @@ def setup(scratch: Path, n_stored: int, per_day: int, bootstrap_events: int) -> 
         with engine.begin() as connection:
             connection.execute(sa.text("ANALYZE"))
     load_s = time.perf_counter() - started
-    champion = _bootstrap(settings, stored.iloc[-bootstrap_events:], items, stored)
+    version = None
+    if champion:
+        version = _bootstrap(settings, stored.iloc[-bootstrap_events:], items, stored)
     return {
         "stored": len(stored),
         "users": int(events["user_id"].nunique()),
@@ -122,7 +129,7 @@ def setup(scratch: Path, n_stored: int, per_day: int, bootstrap_events: int) -> 
         "window_start": int(window["timestamp"].min()),
         "window_end": int(window["timestamp"].max()) + 1,
         "store_end": int(stored["timestamp"].max()) + 1,
-        "champion": champion,
+        "champion": version,
         "bulk_load_s": round(load_s, 1),
     }
 
@@ -341,6 +348,7 @@ def run_size(backend: str, size: str, args, pg_url: str) -> list[dict]:
                         "n_stored": SIZES[size],
                         "per_day": args.per_day,
                         "bootstrap_events": args.bootstrap_events,
+                        "champion": any(not s.startswith("ingest") for s in args.stages),
                     }
                 )
             )
