@@ -48,16 +48,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from resample import DATASETS, grown_log, read_dataset
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("RECLOOP_DATA_DIR", REPO.parent / "shared" / "datasets"))
-DATASETS = {"beauty": "amazon-beauty", "ml-1m": "movielens-1m", "ml-100k": "movielens-100k"}
 SCALES = {"scale-1m": 1_000_000, "scale-5m": 5_000_000, "scale-20m": 20_000_000}
 STEPS = ("prepare", "validate", "epoch", "eval")
 DEFAULT_DATA = ("beauty", "ml-1m", "scale-1m", "scale-5m")
 TEXT_DIM = 384  # all-MiniLM-L6-v2
-DAY = 86_400
 
 
 def _rss_mb() -> float:
@@ -71,47 +70,9 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def read_dataset(name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Canonical events and items from a shared data set's CSVs (implicit: value 1.0)."""
-    folder = DATA_DIR / DATASETS[name]
-    raw = pd.read_csv(folder / "interactions.csv")
-    events = pd.DataFrame(
-        {
-            "user_id": raw["user_id"].astype("int64"),
-            "item_id": raw["item_id"].astype("int64"),
-            "event_type": raw.get("event_type", "interaction"),
-            "value": (raw["rating"] if "rating" in raw else raw.get("value", 1.0)),
-            "timestamp": raw["timestamp"].astype("int64"),
-        }
-    )
-    events["value"] = pd.to_numeric(events["value"]).astype("float64")
-    items = pd.read_csv(folder / "items.csv", dtype={"title": "string"})
-    if "year" in items:
-        items["year"] = items["year"].astype("string")
-    return events, items
-
-
 def resampled(n_events: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """MovieLens-1M grown to ``n_events`` with copied users (new ids, jittered, thinned)."""
-    base, items = read_dataset("ml-1m")
-    rng = np.random.default_rng(seed)
-    offset = int(base["user_id"].max()) + 1
-    parts, total, copy = [], 0, 0
-    while total < n_events:
-        part = base if copy == 0 else base[rng.random(len(base)) >= 0.1]
-        part = part.assign(user_id=part["user_id"] + copy * offset)
-        if copy:
-            part = part.assign(timestamp=part["timestamp"] + rng.integers(0, DAY, len(part)))
-        parts.append(part)
-        total += len(part)
-        copy += 1
-    events = pd.concat(parts, ignore_index=True)
-    # Cut at a user boundary near n_events so every kept user is whole.
-    first_row = ~events["user_id"].duplicated()
-    cut_users = events.loc[first_row & (np.arange(len(events)) >= n_events), "user_id"]
-    if len(cut_users):
-        events = events[events["user_id"] < int(cut_users.iloc[0])].reset_index(drop=True)
-    return events, items
+    """MovieLens-1M grown to ``n_events`` with copied users; the catalog stays ML-1M's."""
+    return grown_log(n_events, new_item_share=0.0, seed=seed)
 
 
 def load(name: str) -> tuple[pd.DataFrame, pd.DataFrame]:

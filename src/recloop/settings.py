@@ -495,6 +495,14 @@ class LoopSettings(BaseModel):
         description="The newest part of each new batch held out for the gate: the challenger "
         "trains on events before it, champion and challenger are compared on it.",
     )
+    max_history_events: int = Field(
+        5_000_000,
+        gt=0,
+        description="Most older events a loop step reads from the store as the drift "
+        "reference and the incremental replay pool: the newest ones before the new window "
+        "(the new window's users' own histories are always read whole). Bounds a step's "
+        "memory however long the stored history grows (docs/scale.md).",
+    )
     simulate_every: str = Field(
         "auto",
         description="Replay windows: a period (7d, 12h, 30d) or a number of events per window "

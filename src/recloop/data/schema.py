@@ -49,6 +49,8 @@ events = Table(
     Column("batch_id", String(64), nullable=False),
     # Led by timestamp: time-ordered loads append to it, and it serves time-window reads.
     UniqueConstraint("timestamp", "user_id", "item_id", "event_type", name="uq_events_key"),
+    # The histories of a window's users (gate holdout, training context) without a scan.
+    Index("ix_events_user_time", "user_id", "timestamp"),
 )
 
 items = Table(

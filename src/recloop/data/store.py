@@ -20,7 +20,13 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy import Engine, event
 
-from recloop.columns import EVENT_COLUMNS, ITEM_COLUMNS, TIMESTAMP_COL, USER_COLUMNS
+from recloop.columns import (
+    EVENT_COLUMNS,
+    FIRST_SEEN_COL,
+    ITEM_COLUMNS,
+    TIMESTAMP_COL,
+    USER_COLUMNS,
+)
 from recloop.data import schema
 from recloop.errors import StoreUnavailableError
 from recloop.settings import Settings
@@ -299,7 +305,7 @@ def load_events(
         DataFrame: canonical event columns plus ``event_id`` (int64), index 0..n-1.
     """
     table = schema.events
-    query = sa.select(*[table.c[c] for c in [*EVENT_COLUMNS, "event_id"]])
+    query = sa.select(*_event_columns())
     if start is not None:
         query = query.where(table.c[TIMESTAMP_COL] >= int(start))
     if end is not None:
@@ -308,6 +314,101 @@ def load_events(
     with open_store(settings).connect() as connection:
         frame = pd.read_sql(query, connection)
     return _canonical_events(frame)
+
+
+def _event_columns() -> list[sa.ColumnElement]:
+    table = schema.events
+    return [table.c[c] for c in [*EVENT_COLUMNS, "event_id"]]
+
+
+def count_events(settings: Settings, start: int | None = None, end: int | None = None) -> int:
+    """Accepted events with ``start <= timestamp < end``, counted in the database.
+
+    A range count on the time-led unique index: nothing is loaded to count a window.
+    """
+    table = schema.events
+    query = sa.select(sa.func.count()).select_from(table)
+    if start is not None:
+        query = query.where(table.c[TIMESTAMP_COL] >= int(start))
+    if end is not None:
+        query = query.where(table.c[TIMESTAMP_COL] < int(end))
+    with open_store(settings).connect() as connection:
+        return int(connection.execute(query).scalar_one())
+
+
+def newest_start(settings: Settings, end: int, max_events: int) -> int | None:
+    """The start of the newest ``max_events`` events before ``end`` (None: fewer stored).
+
+    One backward walk of ``max_events`` entries of the time-led index (``OFFSET``), so a
+    reader can bound a window by event count instead of loading all history. Events that
+    share the returned timestamp are all inside ``[start, end)``, which may therefore hold
+    a few more than ``max_events``.
+    """
+    column = schema.events.c[TIMESTAMP_COL]
+    query = (
+        sa.select(column)
+        .where(column < int(end))
+        .order_by(column.desc())
+        .offset(int(max_events) - 1)
+        .limit(1)
+    )
+    with open_store(settings).connect() as connection:
+        found = connection.execute(query).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+def load_user_histories(settings: Settings, start: int, end: int, before: int) -> pd.DataFrame:
+    """Every event before ``before`` of the users with an event in ``[start, end)``.
+
+    The users come from a range read of the time-led index, their events from the
+    ``(user_id, timestamp)`` index: the cost follows the window's users, not the store.
+    On PostgreSQL the users are passed as one array (``= ANY``): with ``IN (subquery)``
+    the planner cannot see how few they are and scans the whole table.
+
+    Returns:
+        DataFrame: as :func:`load_events`, in (timestamp, event_id) order.
+    """
+    table = schema.events
+    ts = table.c[TIMESTAMP_COL]
+    active = sa.select(table.c.user_id).where(ts >= int(start), ts < int(end)).distinct()
+    engine = open_store(settings)
+    with engine.connect() as connection:
+        if is_postgres(engine):
+            from sqlalchemy.dialects.postgresql import ARRAY
+
+            users = [int(u) for u in connection.execute(active).scalars()]
+            param = sa.bindparam("users", users, type_=ARRAY(sa.BigInteger))
+            wanted = table.c.user_id == sa.any_(param)
+        else:
+            wanted = table.c.user_id.in_(active)
+        query = sa.select(*_event_columns()).where(ts < int(before), wanted)
+        frame = pd.read_sql(query.order_by(ts, table.c.event_id), connection)
+    return _canonical_events(frame)
+
+
+def items_seen_by(settings: Settings, item_ids: Iterable[int], end: int) -> set[int]:
+    """Those of ``item_ids`` first seen at or before ``end`` (the catalogue's ``first_seen``).
+
+    Ingest keeps ``items.first_seen`` at the earliest accepted event of the item (or the
+    date a catalogue file gave it), so this is a primary-key join over the asked ids, not
+    a scan of the event history.
+    """
+    keys = pd.Series(sorted({int(i) for i in item_ids}), name="item_id", dtype="int64")
+    if keys.empty:
+        return set()
+    items = schema.items
+    with (
+        open_store(settings).begin() as connection,
+        staging_table(connection, items, ["item_id"], "item_id") as staging,
+    ):
+        bulk_insert(connection, staging, keys.to_frame(), ["item_id"])
+        query = (
+            sa.select(items.c.item_id)
+            .join(staging, staging.c.item_id == items.c.item_id)
+            .where(items.c[FIRST_SEEN_COL] <= int(end))
+        )
+        rows = connection.execute(query).scalars().all()
+    return {int(r) for r in rows}
 
 
 def _canonical_events(frame: pd.DataFrame) -> pd.DataFrame:

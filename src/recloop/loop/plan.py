@@ -9,16 +9,24 @@ retried run finds that version instead of training or promoting again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from recloop.clock import SECONDS_PER_DAY
 from recloop.columns import TIMESTAMP_COL
 from recloop.data import schema
-from recloop.data.store import load_events, open_store
+from recloop.data.store import (
+    count_events,
+    items_seen_by,
+    load_events,
+    load_user_histories,
+    newest_start,
+    open_store,
+)
 from recloop.evaluation.protocols import EvalCases, next_window_cases
 from recloop.registry import ModelVersionInfo, get_champion
 from recloop.settings import Settings
@@ -87,15 +95,37 @@ def window_events(settings: Settings, start: int | None, end: int | None) -> pd.
     return load_events(settings, start, end)
 
 
+def older_events(settings: Settings, start: int | None, end: int) -> pd.DataFrame:
+    """Events of ``[start, end)``, at most the newest ``loop.max_history_events`` of them.
+
+    The drift reference and the replay pool: a step reads a bounded slice of the past,
+    not the whole stored history (the bound is found on the time index, then read).
+    """
+    cut = newest_start(settings, end, settings.loop.max_history_events)
+    if cut is not None and (start is None or cut > start):
+        start = cut
+    return window_events(settings, start, end)
+
+
 def new_event_count(settings: Settings, plan: StepPlan) -> int:
     """Events the champion has not learned (everything when there is no champion)."""
-    return len(window_events(settings, plan.train_start, plan.window_end))
+    return count_events(settings, plan.train_start, plan.window_end)
 
 
 def holdout_cases(settings: Settings, plan: StepPlan) -> EvalCases:
-    """Next-item cases of the held-out newest days, ranked from all earlier history."""
-    events = window_events(settings, None, plan.window_end)
-    return next_window_cases(events, plan.holdout_start, plan.window_end - plan.holdout_start)
+    """Next-item cases of the held-out newest days, ranked from all earlier history.
+
+    Reads only the holdout's users (their whole history, on the user index); whether a
+    target item is cold (no event up to the cut-off) is asked of the store, since those
+    users' events alone cannot tell.
+    """
+    events = load_user_histories(settings, plan.holdout_start, plan.window_end, plan.window_end)
+    window = plan.window_end - plan.holdout_start
+    cases = next_window_cases(events, plan.holdout_start, window)
+    targets = np.array([int(t[0]) for t in cases.targets], dtype=np.int64)
+    seen = items_seen_by(settings, np.unique(targets).tolist(), plan.holdout_start)
+    cold = ~np.isin(targets, np.fromiter(seen, dtype=np.int64, count=len(seen)))
+    return replace(cases, cold_items=cold)
 
 
 def inbox_files(settings: Settings) -> list[str]:

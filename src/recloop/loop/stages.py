@@ -21,11 +21,13 @@ from __future__ import annotations
 import pandas as pd
 
 from recloop.columns import TIMESTAMP_COL
+from recloop.data.store import load_user_histories
 from recloop.drift import DriftResult, TriggerDecision, run_drift_check
 from recloop.drift import decide_retrain as policy_decision
 from recloop.errors import RecloopError
 from recloop.gate import GateDecision, apply_decision, evaluate_gate, superseded
 from recloop.loop.outcome import StepStatus
+<<<<<<< HEAD
 from recloop.loop.plan import StepPlan, holdout_cases, window_events
 from recloop.loop.provenance import current_flow_run, drift_run, find_drift_run
 from recloop.loop.train import (
@@ -35,6 +37,10 @@ from recloop.loop.train import (
     training_params,
     window_batches,
 )
+=======
+from recloop.loop.plan import StepPlan, holdout_cases, older_events, window_events
+from recloop.loop.train import Candidate, TrainingJob, train_and_register, training_params
+>>>>>>> stages
 from recloop.notify import notify_drift, send_alert
 from recloop.registry import (
     TAG_GATE_DECISION,
@@ -49,11 +55,14 @@ from recloop.settings import Settings
 
 
 def check_drift(settings: Settings, plan: StepPlan, items: pd.DataFrame) -> DriftResult | None:
-    """Drift of the new window against the champion's training window (or all before it)."""
+    """Drift of the new window against the champion's training window (or all before it).
+
+    The reference is at most the newest ``loop.max_history_events`` events of it.
+    """
     new_start = plan.train_start if plan.train_start is not None else plan.holdout_start
     parent = plan.parent
     ref_start = parent.window_start if parent else None
-    reference = window_events(settings, ref_start, new_start)
+    reference = older_events(settings, ref_start, new_start)
     current = window_events(settings, new_start, plan.window_end)
     if reference.empty or current.empty:
         return None
@@ -113,11 +122,15 @@ def train_candidate(
     init_from = None
     if plan.mode == "incremental" and plan.parent is not None:
         init_from = plan.parent.model_uri
+<<<<<<< HEAD
         replay = window_events(settings, None, plan.train_start)
     window_start = plan.train_start if plan.mode == "incremental" else _first(events)
     batches = window_batches(settings, window_start, plan.holdout_start)
     drift = find_drift_run(settings, plan)
     flow_run = current_flow_run(settings)
+=======
+        replay = replay_events(settings, plan)
+>>>>>>> stages
     lineage = CandidateLineage(
         train_mode=plan.mode,
         window_start=window_start,
@@ -143,6 +156,20 @@ def train_candidate(
     if candidate is None:
         raise RecloopError("the continual loop trains in one process; run it without a launcher")
     return candidate
+
+
+def replay_events(settings: Settings, plan: StepPlan) -> pd.DataFrame:
+    """Older events for incremental training: context and replay pool, bounded.
+
+    The window's users' whole histories (their context: training reads a user with their
+    past) plus the newest ``loop.max_history_events`` older events (the pool replayed
+    windows are drawn from), deduplicated, in time order. Never the whole stored history.
+    """
+    start, end = int(plan.train_start or 0), plan.holdout_start
+    context = load_user_histories(settings, start, end, start)
+    recent = older_events(settings, None, start)
+    both = pd.concat([recent, context], ignore_index=True).drop_duplicates("event_id")
+    return both.sort_values([TIMESTAMP_COL, "event_id"], kind="stable").reset_index(drop=True)
 
 
 def _first(events: pd.DataFrame) -> int | None:
