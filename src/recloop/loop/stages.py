@@ -27,8 +27,7 @@ from recloop.drift import decide_retrain as policy_decision
 from recloop.errors import RecloopError
 from recloop.gate import GateDecision, apply_decision, evaluate_gate, superseded
 from recloop.loop.outcome import StepStatus
-<<<<<<< HEAD
-from recloop.loop.plan import StepPlan, holdout_cases, window_events
+from recloop.loop.plan import StepPlan, holdout_cases, older_events, window_events
 from recloop.loop.provenance import current_flow_run, drift_run, find_drift_run
 from recloop.loop.train import (
     Candidate,
@@ -37,10 +36,6 @@ from recloop.loop.train import (
     training_params,
     window_batches,
 )
-=======
-from recloop.loop.plan import StepPlan, holdout_cases, older_events, window_events
-from recloop.loop.train import Candidate, TrainingJob, train_and_register, training_params
->>>>>>> stages
 from recloop.notify import notify_drift, send_alert
 from recloop.registry import (
     TAG_GATE_DECISION,
@@ -122,15 +117,11 @@ def train_candidate(
     init_from = None
     if plan.mode == "incremental" and plan.parent is not None:
         init_from = plan.parent.model_uri
-<<<<<<< HEAD
-        replay = window_events(settings, None, plan.train_start)
+        replay = replay_events(settings, plan)
     window_start = plan.train_start if plan.mode == "incremental" else _first(events)
     batches = window_batches(settings, window_start, plan.holdout_start)
     drift = find_drift_run(settings, plan)
     flow_run = current_flow_run(settings)
-=======
-        replay = replay_events(settings, plan)
->>>>>>> stages
     lineage = CandidateLineage(
         train_mode=plan.mode,
         window_start=window_start,
