@@ -17,8 +17,10 @@ included; ``rss_loaded`` is the RSS once the data is in memory, before the step)
 
 - ``prepare``: ``prepare_problem`` (vocabulary, sequences, validation cases: last event per
   user) plus ``training_windows`` at the default ``max_len`` and overlap;
-- ``validate``: ``validation_scores`` + ``ranking_metrics`` over every validation user with
-  a freshly initialised network of the default shape (speed does not depend on weights);
+- ``validate``: what the training loop runs after each epoch (``validation_metrics``;
+  ``validation_scores`` + ``ranking_metrics`` in versions before it) over every
+  validation user with a freshly initialised network of the default shape (speed does
+  not depend on weights);
 - ``epoch``: training steps at the default batch size, on 2 CPU threads; ``--max-steps``
   (default 200) caps them, and the epoch time is extrapolated from the steps measured
   (the table says which);
@@ -134,15 +136,20 @@ def step_prepare(events, items) -> dict:
 
 
 def step_validate(events, items) -> dict:
-    from recloop.training.objective import VALIDATION_K, ranking_metrics, validation_scores
+    from recloop.training import objective
     from recloop.training.prepare import prepare_problem
 
     problem = prepare_problem(events, items)
     net = _fresh_net(len(problem.item_ids))
     loaded = _rss_mb()
     start = time.perf_counter()
-    scores, loss = validation_scores(net, problem.valid_cases)
-    metrics = ranking_metrics(scores, problem.valid_cases, VALIDATION_K)
+    k = objective.VALIDATION_K
+    if hasattr(objective, "validation_metrics"):  # what the training loop validates with
+        metrics = objective.validation_metrics(net, problem.valid_cases, k)
+        loss = metrics["loss"]
+    else:  # recloop before batched validation: the whole score matrix
+        scores, loss = objective.validation_scores(net, problem.valid_cases)
+        metrics = objective.ranking_metrics(scores, problem.valid_cases, k)
     return {
         "validate_s": time.perf_counter() - start,
         "valid_cases": len(problem.valid_cases),
