@@ -26,14 +26,15 @@ def configure_mlflow(settings: Settings) -> str:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
 
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+    uri = settings.mlflow_tracking_uri.get_secret_value()  # to connect; never logged
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     name = settings.registry.experiment_name
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
         # A server proxies artifacts itself (mlflow-artifacts:/); only set a location
         # for local stores or when the operator configured one explicitly.
-        is_server = settings.mlflow_tracking_uri.startswith(("http://", "https://"))
+        is_server = uri.startswith(("http://", "https://"))
         location = settings.registry.artifact_location or (
             None if is_server else settings.mlflow_artifact_location
         )

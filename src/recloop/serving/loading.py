@@ -42,8 +42,8 @@ def point_mlflow_at_workspace(settings: Settings | None) -> None:
             return
         settings = Settings()
     # Reading needs only the store (configure_mlflow also selects the experiment to log to).
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri.get_secret_value())
+    mlflow.set_registry_uri(settings.mlflow_tracking_uri.get_secret_value())
 
 
 @contextmanager
