@@ -22,7 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recloop.errors import UnusableInputError
@@ -372,6 +372,9 @@ class DriftSettings(BaseModel):
 
 class NotifySettings(BaseModel):
     """Where alerts go."""
+
+    # A URL assigned in code (a test, a script) becomes a SecretStr like one from the env.
+    model_config = ConfigDict(validate_assignment=True)
 
     apprise_urls: list[SecretStr] = Field(
         default_factory=list,
