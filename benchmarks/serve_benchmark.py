@@ -54,7 +54,7 @@ def _register(model_dir: Path, workdir: Path) -> tuple[str, str]:
     configure_mlflow(settings)
     with mlflow.start_run(run_name="serve-benchmark"):
         uri, _ = log_recommender(model_dir, registered_model_name="recloop-serve-bench")
-    return uri, settings.mlflow_tracking_uri
+    return uri, settings.mlflow_tracking_uri.get_secret_value()  # for the server's env
 
 
 def _free_port() -> int:

@@ -11,4 +11,4 @@ from recloop.loop.flows import ingest_flow
 __all__ = ["ingest_flow"]
 
 if __name__ == "__main__":
-    ingest_flow(sys.argv[1:])
+    ingest_flow(sys.argv[1:] or None)  # no arguments: whatever waits in the inbox

@@ -49,6 +49,11 @@ class StoreUnavailableError(UnusableInputError):
     def from_exception(cls, url: str, exc: BaseException) -> StoreUnavailableError:
         """Build the operator message for ``exc`` raised while opening ``url``."""
         masked, password = _mask_url(url)
+        if masked is None:  # the driver's words could quote the malformed URL: never shown
+            return cls(
+                "cannot open the event store: RECLOOP_DATABASE_URL is not a valid SQLAlchemy "
+                "URL (dialect+driver://user:password@host:port/database)"
+            )
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         first = reason[0].strip() if reason else type(exc).__name__
         if password:
@@ -56,16 +61,19 @@ class StoreUnavailableError(UnusableInputError):
         return cls(f"cannot open the event store {masked}: {first}")
 
 
-def _mask_url(url: str) -> tuple[str, str | None]:
-    """(the URL with its password replaced by ``***``, the password) for a SQLAlchemy URL."""
+def _mask_url(url: str) -> tuple[str | None, str | None]:
+    """(the URL with its password replaced by ``***``, the password) for a SQLAlchemy URL;
+    (None, None) when it cannot be parsed (or has a malformed part, such as its port)."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        return "(an unparseable URL)", None
-    return parsed.render_as_string(hide_password=True), parsed.password
+        masked = parsed.render_as_string(hide_password=True)
+        _ = parsed.port  # a port that is not a number fails here, not in make_url
+    except (ArgumentError, ValueError):
+        return None, None
+    return masked, parsed.password
 
 
 class Interrupted(KeyboardInterrupt):

@@ -22,7 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recloop.errors import UnusableInputError
@@ -408,9 +408,13 @@ class DriftSettings(BaseModel):
 class NotifySettings(BaseModel):
     """Where alerts go."""
 
-    apprise_urls: list[str] = Field(
+    # A URL assigned in code (a test, a script) becomes a SecretStr like one from the env.
+    model_config = ConfigDict(validate_assignment=True)
+
+    apprise_urls: list[SecretStr] = Field(
         default_factory=list,
-        description="Apprise URLs (slack://, mailto://, json://host/path ...); empty: no alerts.",
+        description="Apprise URLs (slack://, mailto://, json://host/path ...); empty: no alerts. "
+        "Secret: they carry tokens, so recloop never prints, logs or records them.",
     )
     cooldown_hours: float = Field(24.0, ge=0, description="One alert per drift episode per period.")
     secret_block: str | None = Field(
@@ -423,13 +427,32 @@ class NotifySettings(BaseModel):
     state_file: str = Field(
         "notify_state.json", description="Alert dedup state, relative to the workspace."
     )
+    mlflow_ui_url: str | None = Field(
+        None,
+        description="Base URL of the MLflow UI that alerts link reports to (e.g. "
+        "https://mlflow.example.com); default: the tracking URI when it is http(s), without "
+        "its credentials.",
+    )
+    prefect_ui_url: str | None = Field(
+        None,
+        description="Base URL of the Prefect UI that alerts link flow runs to (e.g. "
+        "https://prefect.example.com); default: Prefect's own PREFECT_UI_URL.",
+    )
+    triggered_run_wait_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="How long the drift monitor waits for the retrain its drift event "
+        "triggers (a deployment trigger), to name and link that run in the alert.",
+    )
 
 
 class RegistrySettings(BaseModel):
     """MLflow tracking and registry."""
 
-    tracking_uri: str | None = Field(
-        None, description="MLflow tracking URI; default: sqlite:///<home>/mlflow.db."
+    tracking_uri: SecretStr | None = Field(
+        None,
+        description="MLflow tracking URI; default: sqlite:///<home>/mlflow.db. Secret (a "
+        "database URL or a server URL may hold a password): never printed or logged.",
     )
     artifact_location: str | None = Field(
         None, description="Artifact root for new experiments; default: file://<home>/mlartifacts."
@@ -587,8 +610,10 @@ class Settings(BaseSettings):
     home: Path = Field(
         Path(".recloop"), description="Workspace directory (store, MLflow, reports)."
     )
-    database_url: str | None = Field(
-        None, description="SQLAlchemy URL of the event store; default: SQLite in the workspace."
+    database_url: SecretStr | None = Field(
+        None,
+        description="SQLAlchemy URL of the event store; default: SQLite in the workspace. "
+        "Secret (it may hold a password): never printed or logged.",
     )
     data_dir: Path | None = Field(
         None,
@@ -641,9 +666,9 @@ class Settings(BaseSettings):
         return path
 
     @property
-    def store_url(self) -> str:
-        """SQLAlchemy URL of the event store."""
-        return self.database_url or f"sqlite:///{self.home_dir / 'recloop.db'}"
+    def store_url(self) -> SecretStr:
+        """SQLAlchemy URL of the event store (``.get_secret_value()`` only to connect)."""
+        return self.database_url or SecretStr(f"sqlite:///{self.home_dir / 'recloop.db'}")
 
     @property
     def datasets_dir(self) -> Path:
@@ -666,8 +691,9 @@ class Settings(BaseSettings):
         return self.home_dir / "gx"
 
     @property
-    def mlflow_tracking_uri(self) -> str:
-        return self.registry.tracking_uri or f"sqlite:///{self.home_dir / 'mlflow.db'}"
+    def mlflow_tracking_uri(self) -> SecretStr:
+        """MLflow's tracking (and registry) URI (``.get_secret_value()`` only to connect)."""
+        return self.registry.tracking_uri or SecretStr(f"sqlite:///{self.home_dir / 'mlflow.db'}")
 
     @property
     def mlflow_artifact_location(self) -> str:

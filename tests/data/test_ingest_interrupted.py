@@ -44,7 +44,7 @@ def events_file(movielens_dir, tmp_path) -> Path:
 
 
 def _log(settings: Settings) -> list[dict]:
-    engine = sa.create_engine(settings.store_url)
+    engine = sa.create_engine(settings.store_url.get_secret_value())
     try:
         with engine.connect() as connection:
             return [dict(r) for r in connection.execute(sa.select(schema.ingest_log)).mappings()]
@@ -73,7 +73,7 @@ def _wait_for(child: subprocess.Popen, settings: Settings, stage: str) -> dict:
 
 def _hold_sqlite_writes(settings: Settings) -> sqlite3.Connection | None:
     """Take SQLite's write lock, so the child cannot commit; None if the child has it."""
-    path = sa.engine.make_url(settings.store_url).database
+    path = sa.engine.make_url(settings.store_url.get_secret_value()).database
     connection = sqlite3.connect(path, timeout=0, isolation_level=None)
     try:
         connection.execute("BEGIN IMMEDIATE")
@@ -85,7 +85,7 @@ def _hold_sqlite_writes(settings: Settings) -> sqlite3.Connection | None:
 
 def _locked_backend(settings: Settings) -> int | None:
     """The PostgreSQL backend waiting for the events lock (the child's COPY), if any."""
-    engine = sa.create_engine(settings.store_url)
+    engine = sa.create_engine(settings.store_url.get_secret_value())
     query = sa.text(
         "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
         "AND wait_event_type = 'Lock' AND query LIKE 'COPY \"events\"%'"
@@ -97,7 +97,7 @@ def _locked_backend(settings: Settings) -> int | None:
 
 
 def _backend_gone(settings: Settings, pid: int) -> bool:
-    engine = sa.create_engine(settings.store_url)
+    engine = sa.create_engine(settings.store_url.get_secret_value())
     query = sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
     with engine.connect() as connection:
         count = connection.execute(query, {"pid": pid}).scalar()
@@ -107,7 +107,7 @@ def _backend_gone(settings: Settings, pid: int) -> bool:
 
 def _kill_inside_the_data_transaction(child, settings: Settings) -> dict:
     """SIGKILL the child after it started storing and before it could commit."""
-    if settings.store_url.startswith("sqlite"):
+    if settings.store_url.get_secret_value().startswith("sqlite"):
         row = _wait_for(child, settings, "storing")
         held = _hold_sqlite_writes(settings)
         child.send_signal(signal.SIGKILL)
@@ -117,7 +117,7 @@ def _kill_inside_the_data_transaction(child, settings: Settings) -> dict:
             held.close()
         return row
     # PostgreSQL: a SHARE lock on events lets the child read but blocks its COPY.
-    engine = sa.create_engine(settings.store_url)
+    engine = sa.create_engine(settings.store_url.get_secret_value())
     with engine.connect() as holder:
         holder.execute(sa.text("LOCK TABLE events IN SHARE MODE"))
         row = _wait_for(child, settings, "storing")

@@ -99,7 +99,7 @@ def test_migrations_create_every_table(settings):
 def test_upgrade_from_first_revision_keeps_data(settings):
     from recloop.data.store import _create_engine, migrate
 
-    engine = _create_engine(settings.store_url)
+    engine = _create_engine(settings.store_url.get_secret_value())
     migrate(engine, "0001")
     row = {
         "user_id": 1,
@@ -164,7 +164,7 @@ def test_ingest_log_upgrade_keeps_old_batches_and_downgrade_closes_running_ones(
     """0003: old rows count one attempt; a row of a running batch survives a downgrade."""
     from recloop.data.store import _create_engine, migrate
 
-    engine = _create_engine(settings.store_url)
+    engine = _create_engine(settings.store_url.get_secret_value())
     migrate(engine, "0002")
     old = {
         "batch_id": "a" * 64,

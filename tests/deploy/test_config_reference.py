@@ -48,5 +48,5 @@ def test_documented_names_are_the_ones_settings_read(monkeypatch, tmp_path):
     monkeypatch.setenv("RECLOOP_NOTIFY__APPRISE_URLS", '["json://127.0.0.1:9/x"]')
     settings = Settings()
     assert settings.home == tmp_path and settings.train.device == "cuda:1"
-    assert settings.mlflow_tracking_uri == "http://mlflow:5000"
-    assert settings.notify.apprise_urls == ["json://127.0.0.1:9/x"]
+    assert settings.mlflow_tracking_uri.get_secret_value() == "http://mlflow:5000"
+    assert [u.get_secret_value() for u in settings.notify.apprise_urls] == ["json://127.0.0.1:9/x"]

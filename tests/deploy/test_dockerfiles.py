@@ -107,7 +107,8 @@ def test_secret_file_reaches_recloop_settings(tmp_path):
         {"RECLOOP_NOTIFY__APPRISE_URLS_FILE": str(tmp_path / "urls"), "HOME": str(tmp_path)},
         sys.executable, "-c",
         "import json, sys; from recloop.settings import Settings; "
-        "print(json.dumps(Settings(home=sys.argv[1]).notify.apprise_urls))",
+        "urls = Settings(home=sys.argv[1]).notify.apprise_urls; "
+        "print(json.dumps([u.get_secret_value() for u in urls]))",
         str(tmp_path / "home"),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

@@ -80,7 +80,7 @@ def test_cli_evaluates_a_model_dir_and_logs_the_frontier(
     )
     assert code == 0, stderr
     assert payload["users"] == 943 and payload["ild_source"] == "text"
-    client = MlflowClient(ml_store.mlflow_tracking_uri)
+    client = MlflowClient(ml_store.mlflow_tracking_uri.get_secret_value())
     run = client.get_run(payload["run_id"])
     assert run.data.metrics["ndcg_at_10"] == pytest.approx(payload["metrics"]["ndcg@10"])
     assert run.data.params["protocol"] == "loo"

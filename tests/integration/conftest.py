@@ -34,6 +34,8 @@ from pathlib import Path
 
 import pytest
 
+from ..notify.conftest import receiver  # noqa: F401  (an HTTP receiver for alerts)
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(sys.executable).parent
 SERVER_START_TIMEOUT_S = 90.0

@@ -45,7 +45,7 @@ def cli_env(settings, **extra: str) -> dict[str, str]:
         **extra,
     }
     if settings.database_url:
-        env["RECLOOP_DATABASE_URL"] = settings.database_url
+        env["RECLOOP_DATABASE_URL"] = settings.database_url.get_secret_value()
     return env
 
 

@@ -165,7 +165,7 @@ def mlflow_server(registered, tmp_path_factory) -> Iterator[str]:
     settings, uri, _ = registered
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["MLFLOW_TRACKING_URI"] = settings.mlflow_tracking_uri
+    env["MLFLOW_TRACKING_URI"] = settings.mlflow_tracking_uri.get_secret_value()
     env["MLFLOW_PYFUNC_INFERENCE_CONFIG"] = json.dumps(SERVE_OVERRIDE)
     cmd = [_bin("mlflow"), "models", "serve", "-m", uri, "--env-manager", "local"]
     log = tmp_path_factory.mktemp("mlflow-serve") / "serve.log"

@@ -51,14 +51,15 @@ def open_store(settings: Settings) -> Engine:
     Returns:
         Engine: a SQLAlchemy engine whose database has every table of ``schema``.
     """
-    url = settings.store_url
+    url = settings.store_url.get_secret_value()  # to connect; never logged or raised
     with _engines_lock:
         engine = _engines.get(url)
         if engine is None:
             try:
                 engine = _create_engine(url)  # a bad URL, or its driver not installed
                 migrate(engine)  # the first connection: server down, no such database
-            except (sa.exc.ArgumentError, sa.exc.OperationalError, ImportError) as exc:
+            # ValueError: a malformed URL part, e.g. a port that is not a number.
+            except (sa.exc.ArgumentError, sa.exc.OperationalError, ImportError, ValueError) as exc:
                 raise StoreUnavailableError.from_exception(url, exc) from None
             _engines[url] = engine
     return engine

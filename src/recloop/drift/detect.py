@@ -72,6 +72,7 @@ class DriftResult:
     report_path: Path | None = None
     report_files: list[Path] = field(default_factory=list)
     mlflow_run_id: str | None = None
+    mlflow_experiment_id: str | None = None  # with the run id, the report's link in alerts
 
     @property
     def relevance(self) -> tuple[float | None, float | None]:
@@ -96,6 +97,7 @@ class DriftResult:
             "evidently_share": self.evidently_share,
             "seconds": round(self.seconds, 3),
             "mlflow_run_id": self.mlflow_run_id,
+            "mlflow_experiment_id": self.mlflow_experiment_id,
             "features": [asdict(s) for s in self.feature_stats],
         }
 

@@ -111,6 +111,7 @@ def log_to_mlflow(settings: Settings, result: Any) -> str | None:
         if result.report_path:
             mlflow.log_artifacts(str(Path(result.report_path).parent), artifact_path="drift")
         result.mlflow_run_id = run.info.run_id
+        result.mlflow_experiment_id = run.info.experiment_id
     return result.mlflow_run_id
 
 

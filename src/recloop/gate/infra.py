@@ -41,8 +41,8 @@ def load_in_fresh_process(
     """
     env = dict(os.environ)
     env.update(
-        MLFLOW_TRACKING_URI=settings.mlflow_tracking_uri,
-        MLFLOW_REGISTRY_URI=settings.mlflow_tracking_uri,
+        MLFLOW_TRACKING_URI=settings.mlflow_tracking_uri.get_secret_value(),
+        MLFLOW_REGISTRY_URI=settings.mlflow_tracking_uri.get_secret_value(),
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
     )

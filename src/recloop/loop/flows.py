@@ -8,20 +8,18 @@ the deployment entry points ``flows/prefect.yaml`` names; they only re-export th
   the gate's decision published as a Markdown artifact. The registry changes (registering
   the candidate, promote-or-reject) take the registry lock in the event store themselves
   (``recloop.registry.lock``), for seconds, with or without a Prefect server.
-- ``ingest_flow``: validate and store batch files (catalogs first); retries only transient
-  database errors, bad data is quarantined by the library and never retried.
+- ``ingest_flow``: validate and store batch files (catalogs first; by default whatever
+  waits in the inbox, filed away afterwards); retries only transient database errors, bad
+  data is quarantined by the library and never retried. When new rows were stored it
+  emits ``recloop.batch.ingested``.
 - ``monitor``: one drift check of the newest window (``recloop.loop.monitor.check_store``),
-  its summary as an artifact, and the Prefect event ``recloop.drift.detected`` (resource
-  ``recloop.model.<model name>``) when drift is found, for deployment triggers::
+  its summary as an artifact, the Prefect event ``recloop.drift.detected`` when drift is
+  found, then the alert, which names the retrain that event triggered (``events.py``).
 
-      triggers:
-        - type: event
-          expect: ["recloop.drift.detected"]
-          within: 3600        # debounce: one retrain per hour of drift events at most
-          posture: Reactive
-
+``flows/prefect.yaml`` turns the two events into runs of the continual deployment with
+Prefect's deployment triggers (debounced, one run at a time); the crons stay as a safety net.
 Run once without a server (Prefect starts a temporary API): ``python flows/continual.py
-batch.csv``; as scheduled deployments, see ``flows/prefect.yaml``.
+batch.csv``; as deployments, see ``flows/prefect.yaml``.
 """
 
 from __future__ import annotations
@@ -32,26 +30,27 @@ from typing import Any
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.events import emit_event
 
-from recloop.data.ingest import ingest_path
 from recloop.data.store import load_items
 from recloop.drift import DriftResult, TriggerDecision
 from recloop.drift.report import summary_markdown
 from recloop.gate import GateDecision
 from recloop.loop import stages
-from recloop.loop.ingest import ingest_batches, ingest_order
+from recloop.loop.events import BATCH_EVENT, DRIFT_EVENT, emit, next_step
+from recloop.loop.inbox import STORED_STATUSES
+from recloop.loop.ingest import ingest_batches, ingest_one, ingest_order
 from recloop.loop.monitor import MonitorOutcome, check_store, parse_window
 from recloop.loop.orchestration import publish_markdown
 from recloop.loop.plan import StepPlan, inbox_files, new_event_count, plan_step
 from recloop.loop.step import Stages, StepOutcome, StepStatus, run_step, send_step_alerts
 from recloop.loop.train import Candidate
+from recloop.notify import notify_drift
 from recloop.settings import Settings
 
 # Transient failures (a locked SQLite file, a dropped PostgreSQL connection, an MLflow
 # server restart) are retried; the work itself is idempotent per batch and per window.
 RETRIES = {"retries": 2, "retry_delay_seconds": [5, 30], "cache_policy": NO_CACHE}
-DRIFT_EVENT = "recloop.drift.detected"
+__all__ = ["BATCH_EVENT", "DRIFT_EVENT", "continual", "ingest_flow", "monitor"]
 
 
 # ---- continual -------------------------------------------------------------------------
@@ -147,6 +146,7 @@ def continual(
     mode: str = "incremental",
     home: str | None = None,
     overrides: dict[str, Any] | None = None,
+    trigger: str | None = None,
 ) -> dict[str, Any]:
     """One continual-loop step over whatever new data the store (and ``paths``) hold.
 
@@ -155,11 +155,14 @@ def continual(
         mode: "incremental" (warm start from the champion) or "full" (from scratch).
         home: workspace (default: ``RECLOOP_HOME``).
         overrides: settings for this run only, e.g. ``{"train": {"epochs": 12}}``.
+        trigger: why this run exists, set by the deployment triggers as "<event name>
+            <event id>" (None: a schedule or a person started it); logged and returned.
 
     Returns:
         dict: the step's outcome (status, plan, ingest, drift, trigger, candidate, gate).
     """
     logger = get_run_logger()
+    logger.info("started by %s", trigger or "a schedule or by hand")
     settings = (Settings(home=Path(home)) if home else Settings()).with_overrides(overrides)
     batches = paths if paths is not None else inbox_files(settings)
     outcome = run_step(settings, batches, mode, TaskStages())  # type: ignore[arg-type]
@@ -169,7 +172,7 @@ def continual(
         publish_markdown(outcome.gate.markdown, key="gate-decision", description="Promotion gate")
     if outcome.plan is not None:
         logger.info("step %s: %s", outcome.plan.run_key, outcome.status)
-    return outcome.to_dict()
+    return {**outcome.to_dict(), "trigger": trigger}
 
 
 # ---- ingest ----------------------------------------------------------------------------
@@ -190,20 +193,33 @@ def is_transient_db_error(task, task_run, state) -> bool:
     return False
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=is_transient_db_error)
-def ingest_batch(settings: Settings, path: str) -> dict[str, Any]:
-    """Ingest one file (its columns decide its kind); returns the batch report as a dict."""
-    return ingest_path(settings, path).to_dict()
+@task(
+    retries=3,
+    retry_delay_seconds=[1, 5, 15],
+    retry_condition_fn=is_transient_db_error,
+    cache_policy=NO_CACHE,
+)
+def ingest_batch(settings: Settings, path: str) -> dict[str, Any] | None:
+    """Ingest one file (its columns decide its kind); returns the batch report as a dict
+    (None for an inbox file that was no batch, or that another run filed first)."""
+    report = ingest_one(settings, path)
+    return None if report is None else report.to_dict()
 
 
 @flow(name="recloop-ingest", log_prints=True)
-def ingest_flow(paths: list[str], settings: Settings | None = None) -> list[dict[str, Any]]:
-    """Ingest ``paths`` in a safe order: catalogs first so events find their items."""
+def ingest_flow(
+    paths: list[str] | None = None, settings: Settings | None = None
+) -> list[dict[str, Any]]:
+    """Ingest ``paths`` (default: the inbox) in a safe order: catalogs first so events find
+    their items. When any batch stored rows, emits one ``recloop.batch.ingested`` event,
+    which the continual deployment's trigger turns into a run."""
     settings = settings or Settings()
     logger = get_run_logger()
     reports = []
-    for path in ingest_order(paths):
+    for path in ingest_order(paths if paths is not None else inbox_files(settings)):
         report = ingest_batch(settings, path)
+        if report is None:
+            continue
         logger.info(
             "%s: %s (received %s, accepted %s, quarantined %s, duplicates %s)",
             path,
@@ -214,19 +230,31 @@ def ingest_flow(paths: list[str], settings: Settings | None = None) -> list[dict
             report["duplicates"],
         )
         reports.append(report)
+    stored = [r for r in reports if r["status"] in STORED_STATUSES and r["accepted"] > 0]
+    if stored:
+        emit(
+            settings,
+            BATCH_EVENT,
+            {
+                "batch_ids": [r["batch_id"] for r in stored],
+                "accepted": sum(r["accepted"] for r in stored),
+                "kinds": sorted({r["kind"] for r in stored}),
+            },
+        )
     return reports
 
 
 # ---- monitor ---------------------------------------------------------------------------
 
 
-@task
+@task(cache_policy=NO_CACHE)
 def check_drift(settings: Settings, reference: str | None, current: str | None) -> MonitorOutcome:
-    """Drift check + retrain decision + alert (never fails on alert delivery)."""
+    """Drift check + retrain decision (the alert follows the event, see ``monitor``)."""
     return check_store(
         settings,
         parse_window(reference) if reference else None,
         parse_window(current) if current else None,
+        notify=False,
     )
 
 
@@ -245,10 +273,12 @@ def monitor(
     keys = ("drift_detected", "drifted_features", "share_drifted", "report_path")
     summary = {k: payload[k] for k in (*keys, "should_retrain", "reasons")}
     get_run_logger().info("drift check: %s", summary)
+    step = None
     if result.drift_detected:
-        emit_event(
-            event=DRIFT_EVENT,
-            resource={"prefect.resource.id": f"recloop.model.{settings.registry.model_name}"},
-            payload=summary,
-        )
+        event = emit(settings, DRIFT_EVENT, summary)
+        step = next_step(settings, decision, event)
+        get_run_logger().info("next: %s", step.line())
+    alert = notify_drift(settings, result, decision, next_step=step)
+    payload["alert"] = {"sent": alert.sent, "suppressed": alert.suppressed, "reason": alert.reason}
+    payload["next_step"] = step.line() if step else None
     return payload

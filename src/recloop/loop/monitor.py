@@ -21,7 +21,7 @@ from recloop.data.store import load_events, load_items
 from recloop.drift.detect import DriftResult, Window, run_drift_check
 from recloop.drift.triggers import TriggerDecision, decide_retrain
 from recloop.errors import UnusableInputError
-from recloop.notify import AlertOutcome, notify_drift
+from recloop.notify import AlertOutcome, NextStep, notify_drift
 from recloop.registry import ModelVersionInfo, get_champion
 from recloop.settings import Settings
 
@@ -112,7 +112,14 @@ def check_store(
         data_end=current[1],
         new_events=new_events,
     )
-    alert = notify_drift(settings, result, decision) if notify else None
+    alert = None
+    if notify:  # without Prefect (``recloop drift``): no trigger to name, the loop's next run
+        step = NextStep(
+            "retrain at the continual loop's next run"
+            if decision.should_retrain
+            else "nothing; the trigger policy found no reason to retrain"
+        )
+        alert = notify_drift(settings, result, decision, next_step=step)
     return MonitorOutcome(result=result, decision=decision, alert=alert)
 
 

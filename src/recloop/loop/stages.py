@@ -36,7 +36,7 @@ from recloop.loop.train import (
     training_params,
     window_batches,
 )
-from recloop.notify import notify_drift, send_alert
+from recloop.notify import NextStep, notify_drift, send_alert
 from recloop.registry import (
     TAG_GATE_DECISION,
     TAG_RUN_KEY,
@@ -217,7 +217,13 @@ def send_alerts(
     Delivery problems are logged by the notifier and never fail the step.
     """
     if drift_result is not None and drift_result.drift_detected:
-        notify_drift(settings, drift_result, trigger, now=data_end)
+        retrains = trigger is not None and trigger.should_retrain
+        step = NextStep(
+            "this loop step retrains now; its verdict follows in a separate message"
+            if retrains
+            else "nothing; the trigger policy found no reason to retrain"
+        )
+        notify_drift(settings, drift_result, trigger, now=data_end, next_step=step)
     if verdict is not None:
         status, candidate, reasons = verdict
         title = f"recloop: candidate version {candidate.version} {status}"

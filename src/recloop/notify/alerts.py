@@ -1,31 +1,23 @@
-"""Alerts through Apprise URLs (Slack, Teams, e-mail, JSON webhooks), deduplicated.
+"""Delivery of one message to every configured Apprise URL (Slack, Teams, e-mail, webhooks).
 
 Where alerts go: ``settings.notify.apprise_urls`` plus, optionally, the URLs stored in a
 Prefect Secret block (``settings.notify.secret_block``), so credentials can live in Prefect.
-
-One drift episode pages once: the first drifting check sends, later drifting checks within
-``cooldown_hours`` of the last alert stay quiet, and a clean check closes the episode (the
-next drift pages again). The state is a small JSON file in the workspace, so it survives
-between scheduled runs. Delivery failures are retried per URL and logged; they never raise,
-because a broken webhook must not stop the loop.
+The URLs are secrets: log lines and outcomes name a URL by its scheme only, and the loggers
+of Apprise and urllib3 redact them (``redact.guard_urls``). Delivery failures are retried
+per URL and logged; they never raise, because a broken webhook must not stop the loop.
+Which drift checks page at all is ``episodes.py``'s business.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from recloop.drift.detect import DriftResult
-from recloop.drift.triggers import TriggerDecision
+from recloop.notify.redact import guard_urls, safe_scheme
 from recloop.settings import Settings
 
 logger = logging.getLogger(__name__)
-MAX_FEATURES_IN_ALERT = 8
 
 
 @dataclass
@@ -40,76 +32,6 @@ class AlertOutcome:
     attempts: int = 0
 
 
-def notify_drift(
-    settings: Settings,
-    result: DriftResult,
-    decision: TriggerDecision | None = None,
-    *,
-    now: float | None = None,
-) -> AlertOutcome:
-    """Alert on a drift check's result, once per drift episode per cooldown.
-
-    Args:
-        settings: recloop settings (``notify`` section, workspace for the state file).
-        result: a ``DriftResult``.
-        decision: the ``TriggerDecision`` taken on it (shown in the alert), optional.
-        now: Unix seconds on the clock of the data (the loop passes its newest event, so a
-            replay's cooldown runs on history's time); default: wall time.
-
-    Returns:
-        AlertOutcome: never raises for delivery problems.
-    """
-    now = time.time() if now is None else now
-    key = f"drift:{settings.registry.model_name}"
-    state = _load_state(settings)
-    episode = state.get(key)
-    if not result.drift_detected:
-        if episode is not None:
-            state.pop(key)
-            _save_state(settings, state)
-            return AlertOutcome(sent=False, reason="no drift; drift episode closed")
-        return AlertOutcome(sent=False, reason="no drift")
-    cooldown = settings.notify.cooldown_hours * 3600
-    last_sent = (episode or {}).get("last_sent")
-    if last_sent is not None and now - last_sent < cooldown:
-        return AlertOutcome(
-            sent=False, suppressed=True, reason="same drift episode, within cooldown"
-        )
-    title, body = format_drift_alert(result, decision)
-    outcome = send_alert(settings, title, body, level="warning")
-    episode = episode or {"started": now, "last_sent": None}
-    episode["features"] = list(result.drifted_features)
-    if outcome.sent:
-        episode["last_sent"] = now
-    state[key] = episode
-    _save_state(settings, state)
-    return outcome
-
-
-def format_drift_alert(
-    result: DriftResult, decision: TriggerDecision | None = None
-) -> tuple[str, str]:
-    """Title and body: what drifted, by how much, the decision, where the report is."""
-    n = len(result.drifted_features)
-    title = (
-        f"recloop drift detected: {n} feature{'s' if n != 1 else ''} ({result.share_drifted:.0%})"
-    )
-    lines = [f"Drift in {n} feature(s), share of alarm features {result.share_drifted:.0%}."]
-    for stat in [s for s in result.feature_stats if s.drifted][:MAX_FEATURES_IN_ALERT]:
-        lines.append(
-            f"- {stat.feature}: {stat.method} {stat.score:.3f} >= {stat.threshold:g} "
-            f"({stat.reference_summary} -> {stat.current_summary})"
-        )
-    if decision is not None:
-        verdict = "retrain" if decision.should_retrain else "no retrain"
-        lines.append(
-            f"Decision: {verdict}"
-            + (f" ({'; '.join(decision.reasons)})" if decision.reasons else "")
-        )
-    lines.append(f"Report: {result.report_path or '(not saved)'}")
-    return title, "\n".join(lines)
-
-
 def send_alert(
     settings: Settings, title: str, body: str, *, level: str = "warning"
 ) -> AlertOutcome:
@@ -122,6 +44,7 @@ def send_alert(
     urls = resolve_urls(settings)
     if not urls:
         return AlertOutcome(sent=False, reason="no alert URLs configured")
+    guard_urls(urls)  # before Apprise's first log line (it logs while importing plugins)
     import apprise
 
     notify_type = {
@@ -131,7 +54,7 @@ def send_alert(
     }.get(level, apprise.NotifyType.WARNING)
     outcome = AlertOutcome(sent=False)
     for url in urls:
-        scheme = url.split("://", 1)[0]
+        scheme = safe_scheme(url)
         ok, attempts = _send_one(url, title, body, notify_type, settings)
         outcome.attempts += attempts
         (outcome.delivered if ok else outcome.failed).append(scheme)
@@ -151,10 +74,10 @@ def _send_one(
     import apprise
     from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_fixed
 
-    scheme = url.split("://", 1)[0]
+    scheme = safe_scheme(url)
     client = apprise.Apprise()
     if not client.add(url):
-        logger.error("alert URL with scheme %r is not a valid Apprise URL; skipped", scheme)
+        logger.error("an alert URL (scheme %s) is not a valid Apprise URL; skipped", scheme)
         return False, 0
     attempts = settings.notify.retries + 1
 
@@ -162,7 +85,8 @@ def _send_one(
         try:
             return bool(client.notify(title=title, body=body, notify_type=notify_type))
         except Exception as exc:  # a plugin bug must not crash the caller
-            logger.warning("alert via %s raised %s: %s", scheme, type(exc).__name__, exc)
+            # The exception's text may quote the URL: only its type is logged.
+            logger.warning("alert via %s raised %s", scheme, type(exc).__name__)
             return False
 
     def log_failure(state: Any) -> None:
@@ -185,16 +109,22 @@ def _send_one(
 
 
 def resolve_urls(settings: Settings) -> list[str]:
-    """Apprise URLs from settings plus the Prefect Secret block, if one is named."""
-    urls = [u for u in settings.notify.apprise_urls if u.strip()]
+    """Apprise URLs from settings plus the Prefect Secret block, if one is named.
+
+    The only place the secret values are read: they go to Apprise and nowhere else.
+    """
+    urls = [u.get_secret_value().strip() for u in settings.notify.apprise_urls]
+    urls = [u for u in urls if u]
     name = settings.notify.secret_block
     if name:
         try:
             from prefect.blocks.system import Secret
 
             urls += _split_urls(Secret.load(name).get())
-        except Exception as exc:
-            logger.error("could not read alert URLs from Prefect Secret %r: %s", name, exc)
+        except Exception as exc:  # its text could quote the value: only the type is logged
+            logger.error(
+                "could not read alert URLs from Prefect Secret %r (%s)", name, type(exc).__name__
+            )
     return list(dict.fromkeys(urls))
 
 
@@ -204,26 +134,3 @@ def _split_urls(value: Any) -> list[str]:
         return [str(v).strip() for v in value if str(v).strip()]
     text = str(value).replace("\n", ",")
     return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def _state_path(settings: Settings) -> Path:
-    return settings.home_dir / settings.notify.state_file
-
-
-def _load_state(settings: Settings) -> dict[str, Any]:
-    path = _state_path(settings)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except (OSError, json.JSONDecodeError) as exc:
-        logger.warning("alert state %s unreadable (%s); starting afresh", path, exc)
-        return {}
-
-
-def _save_state(settings: Settings, state: dict[str, Any]) -> None:
-    """Atomic write: a crash mid-write never leaves a corrupt state file."""
-    path = _state_path(settings)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(state, indent=2))
-    tmp.replace(path)

@@ -76,7 +76,7 @@ def registry_lock(settings: Settings, timeout: float | None = None) -> Iterator[
         RegistryBusyError: another process held the lock for the whole timeout (exit 2).
         RecloopError: the store cannot be reached to take the lock (exit 2).
     """
-    url = settings.store_url
+    url = settings.store_url.get_secret_value()  # to connect; a key of this thread's holds
     depths: dict[str, int] = _held.__dict__.setdefault("depths", {})
     if depths.get(url):
         depths[url] += 1
@@ -107,7 +107,7 @@ def _busy(wait: float) -> RegistryBusyError:
 def _postgres_lock(settings: Settings, wait: float) -> Iterator[None]:
     """Session advisory lock on a connection of its own (closed, hence released, after)."""
     engine = sa.create_engine(
-        settings.store_url,
+        settings.store_url.get_secret_value(),
         poolclass=sa.pool.NullPool,
         connect_args={"application_name": APPLICATION_NAME},  # findable in pg_stat_activity
     )
@@ -175,7 +175,7 @@ def _sqlite_lock(settings: Settings, wait: float) -> Iterator[None]:
 
 def sqlite_lock_path(settings: Settings) -> Path:
     """The SQLite lock file: next to the store's database file (or in the workspace)."""
-    database = sa.engine.make_url(settings.store_url).database
+    database = sa.engine.make_url(settings.store_url.get_secret_value()).database
     if not database or database == ":memory:":
         return settings.home_dir / f"recloop.db{SQLITE_LOCK_SUFFIX}"
     return Path(database + SQLITE_LOCK_SUFFIX).expanduser()
