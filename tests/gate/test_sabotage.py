@@ -172,6 +172,8 @@ def reasons(decision) -> str:
 
 
 def test_first_model_passes_by_the_bootstrap_rule_and_becomes_champion(world):
+    import mlflow
+
     decision = world.bootstrap_decision
     assert decision.passed, decision.reasons
     assert decision.rule == "bootstrap"
@@ -180,7 +182,14 @@ def test_first_model_passes_by_the_bootstrap_rule_and_becomes_champion(world):
     champion = registry.get_champion(world.settings)
     assert champion.version == world.champion_version
     assert champion.tags[registry.TAG_GATE_DECISION] == "passed"
-    assert champion.tags["recloop.gate.rule"] == "bootstrap"
+    checks = mlflow.artifacts.load_dict(f"runs:/{champion.run_id}/gate/checks.json")
+    assert checks["rule"] == "bootstrap" and checks["decision"] == "passed"
+    description = (
+        mlflow.MlflowClient()
+        .get_model_version(world.settings.registry.model_name, champion.version)
+        .description
+    )
+    assert "**CHAMPION**" in description and "bootstrap rule" in description
     last = registry.read_model_tag_json(world.settings, registry.TAG_LAST_DECISION)
     assert last["version"] == world.champion_version and last["passed"] is True
 
