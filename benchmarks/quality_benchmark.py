@@ -5,8 +5,10 @@
     .venv/bin/python benchmarks/quality_benchmark.py --datasets amazon-beauty --cold-start
 
 Each run (dataset x item-tower arm x protocol) trains in a child process of its own, so its
-peak memory (``ru_maxrss``) is its own, with the defaults of ``recloop.settings`` (the
-environment applies as everywhere: ``RECLOOP_TRAIN__EPOCHS=5`` caps a quick look). Arms:
+peak memory (``ru_maxrss``) is its own, with the defaults of ``recloop.settings`` except
+``train.max_len=auto`` (the user tower's length derived from each data set by one documented
+rule, ``recloop.training.lengths``; ``RECLOOP_TRAIN__MAX_LEN=50`` gives the plain default). The
+environment applies as everywhere: ``RECLOOP_TRAIN__EPOCHS=5`` caps a quick look. Arms:
 
 - ``hybrid``: the default item tower, projected text embedding + item-id embedding;
 - ``text``: text only (``train.hybrid=false``): every item, seen or not, is its text;
@@ -60,7 +62,9 @@ def _settings(workdir: Path, arm: str):
     from recloop.settings import Settings
 
     cache = os.environ.get("RECLOOP_CACHE_DIR", str(REPO / ".recloop" / "cache"))
-    return Settings(home=workdir, cache_dir=cache, train=dict(ARMS[arm]))
+    # One documented rule instead of one length for every data set (training/lengths.py).
+    train = {"max_len": os.environ.get("RECLOOP_TRAIN__MAX_LEN", "auto"), **ARMS[arm]}
+    return Settings(home=workdir, cache_dir=cache, train=train)
 
 
 def _evaluate(model_dir: Path, cases, items, seen_events) -> tuple[dict[str, float], float]:

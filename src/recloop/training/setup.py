@@ -272,7 +272,11 @@ def _build_net(
             hidden_dim=cfg.hidden_dim,
             num_heads=cfg.num_heads,
             num_layers=cfg.num_layers,
-            max_len=cfg.max_len or derived_max_len(_sequence_lengths(problem)),
+            max_len=(
+                derived_max_len(_sequence_lengths(problem))
+                if cfg.max_len == "auto"
+                else cfg.max_len
+            ),
             dropout=cfg.dropout,
             hybrid=cfg.hybrid,
             use_text=cfg.use_text,
