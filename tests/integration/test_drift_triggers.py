@@ -29,7 +29,13 @@ import yaml
 from ..loop.conftest import TINY_TRAINING
 from .test_server_mode import trigger
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.postgres]
+# Six flow runs on one worker: ~6 min on an idle 2-core box, 15 on a busy one.
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.timeout(1800),
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PREFECT_FILE = "flows/prefect.yaml"
