@@ -29,19 +29,26 @@ import yaml
 from ..loop.conftest import TINY_TRAINING
 from .test_server_mode import trigger
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.postgres]
+# Six flow runs on one worker: ~6 min on an idle 2-core box, 15 on a busy one.
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.timeout(1800),
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PREFECT_FILE = "flows/prefect.yaml"
 POOL = "recloop-process"  # the pool flows/prefect.yaml names
 WEEK = 7 * 86_400
-USERS = 300  # a real slice of MovieLens-100k: every event of the first 300 users
+USERS = 200  # a real slice of MovieLens-100k: every event of the first 200 users
 DRIFT_EVENT, BATCH_EVENT = "recloop.drift.detected", "recloop.batch.ingested"
+SLOW = 300  # s: the most one flow run may take on a busy 2-core box (usually far less)
 
 
 @pytest.fixture
 def drifted_store(pg_url, movielens, tmp_path):
-    """PostgreSQL store: MovieLens weeks 4-10 as they are, week 11 with inflated ratings.
+    """PostgreSQL store: MovieLens weeks 7-10 as they are, week 11 with inflated ratings.
 
     Returns the week-12 events, the batch that later lands in the inbox.
     """
@@ -52,7 +59,7 @@ def drifted_store(pg_url, movielens, tmp_path):
 
     events = movielens.events[movielens.events["user_id"] <= USERS]
     t0 = int(movielens.events["timestamp"].min())
-    start, last = t0 + 4 * WEEK, t0 + 11 * WEEK
+    start, last = t0 + 7 * WEEK, t0 + 11 * WEEK
     before = events[(events["timestamp"] >= start) & (events["timestamp"] < last)]
     week = events[(events["timestamp"] >= last) & (events["timestamp"] < last + WEEK)]
     inflated, _ = rating_inflation(week, movielens.items, np.random.default_rng(0))
@@ -127,9 +134,10 @@ def test_drift_and_new_data_start_the_continual_deployment_through_its_triggers(
     process_worker(POOL, env=env)
 
     # 1. Drift -> event -> the continual deployment runs, and the alert links that run.
-    monitor = wait_flow_run(trigger(prefect_cli, "recloop-drift-monitor/drift-monitor-hourly", {}))
+    monitor_id = trigger(prefect_cli, "recloop-drift-monitor/drift-monitor-hourly", {})
+    monitor = wait_flow_run(monitor_id, timeout=SLOW)
     assert monitor["state_type"] == "COMPLETED", monitor["state"]
-    (drift_run,) = wait_for(lambda: continual_runs(prefect_api), 60, "a drift-triggered run")
+    (drift_run,) = wait_for(lambda: continual_runs(prefect_api), 120, "a drift-triggered run")
     assert drift_run["parameters"]["trigger"].startswith(DRIFT_EVENT + " ")
     assert drift_run["deployment_id"] and not drift_run["auto_scheduled"]
     deployment = prefect_api.get(f"deployments/{drift_run['deployment_id']}").json()
@@ -142,7 +150,8 @@ def test_drift_and_new_data_start_the_continual_deployment_through_its_triggers(
     assert link in alert["message"]
 
     # 2. Drift again inside the debounce period: no second run, and the alert says so.
-    again = wait_flow_run(trigger(prefect_cli, "recloop-drift-monitor/drift-monitor-hourly", {}))
+    again_id = trigger(prefect_cli, "recloop-drift-monitor/drift-monitor-hourly", {})
+    again = wait_flow_run(again_id, timeout=SLOW)
     assert again["state_type"] == "COMPLETED", again["state"]
 
     # 3. A batch lands in the inbox: inbox-watch ingests it, its event starts the loop.
@@ -153,12 +162,12 @@ def test_drift_and_new_data_start_the_continual_deployment_through_its_triggers(
     drifted_store.to_csv(inbox / "events-week12.csv.part", index=False)
     (inbox / "events-week12.csv.part").rename(inbox / "events-week12.csv")  # lands whole
 
-    first = wait_flow_run(drift_run["id"], timeout=300)
+    first = wait_flow_run(drift_run["id"], timeout=2 * SLOW)
     assert first["state_type"] == "COMPLETED", first["state"]
-    runs = wait_for(lambda: continual_runs(prefect_api)[1:], 150, "a data-triggered run")
+    runs = wait_for(lambda: continual_runs(prefect_api)[1:], SLOW, "a data-triggered run")
     (data_run,) = runs
     assert data_run["parameters"]["trigger"].startswith(BATCH_EVENT + " ")
-    done = wait_flow_run(data_run["id"], timeout=300)
+    done = wait_flow_run(data_run["id"], timeout=2 * SLOW)
     freshness = time.monotonic() - landed
     assert done["state_type"] == "COMPLETED", done["state"]
     assert done["start_time"] >= first["end_time"]  # one at a time (concurrency_limit 1)
