@@ -97,7 +97,7 @@ def test_the_wheel_alone_runs_recloop_simulate(tmp_path, movielens_dir, embeddin
     assert proc.returncode == 0, proc.stderr[-4000:]
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["weeks"] == 2 and [w["week"] for w in summary["per_week"]] == [21, 22]
-    assert set(summary["arms"]) == {"continual", "frozen", "full_retrain"}
+    assert set(summary["arms"]) == {"continual", "frozen", "full_retrain", "recent_pop"}
     assert summary["initial_model"]["version"] == "1"
     assert all(w["decision"] in {"promoted", "rejected", "no-retrain"} for w in summary["per_week"])
     report = Path(summary["report_path"])
