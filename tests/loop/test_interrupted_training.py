@@ -135,7 +135,7 @@ def test_sigkilled_run_is_ended_failed_by_the_next_training_which_resumes_and_co
         "2",
         str(done),
     )
-    assert new.data.metrics["train_seconds"] == pytest.approx(result["train_seconds"])
+    assert new.data.metrics["diag/train_seconds"] == pytest.approx(result["train_seconds"])
     config = json.loads(Path(result["model_dir"], "config.json").read_text())
     assert (config["attempts"], config["train_seconds"]) == (2, result["train_seconds"])
 
