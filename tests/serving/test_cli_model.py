@@ -47,7 +47,7 @@ def test_train_full_then_incremental_then_recommend(workspace, ml_slice, monkeyp
     assert {"run_id", "train_seconds", "metrics"} <= full.keys()
     assert full["metrics"]["valid_ndcg@10"] >= 0
     logged = MlflowClient().get_run(full["run_id"]).data.metrics
-    assert logged["new_item_boost"] >= 0  # the bonus chosen for new arrivals
+    assert logged["diag/new_item_boost"] >= 0  # the bonus chosen for new arrivals
 
     ingest_frame(workspace, events[events["timestamp"] >= cut], kind="events")
     inc = _run(["train", "--mode", "incremental", "--json"])
