@@ -50,6 +50,28 @@ def movielens(movielens_dir: Path):
 
 
 @pytest.fixture(scope="session")
+def drifted_weeks(movielens):
+    """(items, weeks 4-10 of MovieLens-100k as they are, week 11 with inflated ratings): the
+    real shift the monitor tests detect. Frames only; each test ingests them where it needs."""
+    import numpy as np
+
+    from recloop.drift.shifts import rating_inflation
+
+    week_s = 7 * 86_400
+    events = movielens.events
+    start = int(events["timestamp"].min()) + 4 * week_s
+    last = start + 7 * week_s
+    before = events[(events["timestamp"] >= start) & (events["timestamp"] < last)]
+    week, _ = rating_inflation(
+        events[(events["timestamp"] >= last) & (events["timestamp"] < last + week_s)],
+        movielens.items,
+        np.random.default_rng(0),
+    )
+    columns = ["user_id", "item_id", "value", "timestamp"]
+    return movielens.items, before[columns], week[columns]
+
+
+@pytest.fixture(scope="session")
 def embedding_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One text-embedding cache for the whole session: items are encoded once."""
     return tmp_path_factory.mktemp("embedding-cache")

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import pytest
-
-from recloop.drift.shifts import rating_inflation
-
-WEEK = 7 * 86_400
 
 
 def _flow_module():
@@ -20,23 +15,14 @@ def _flow_module():
 
 
 @pytest.fixture
-def drifted_store(workspace, movielens):
+def drifted_store(workspace, drifted_weeks):
     """Store: MovieLens items, weeks 4-10 as they are, week 11 with inflated ratings."""
     from recloop.data.ingest import ingest_frame
 
-    events = movielens.events
-    start = int(events["timestamp"].min()) + 4 * WEEK
-    last = start + 7 * WEEK
-    before = events[(events["timestamp"] >= start) & (events["timestamp"] < last)]
-    week, _ = rating_inflation(
-        events[(events["timestamp"] >= last) & (events["timestamp"] < last + WEEK)],
-        movielens.items,
-        np.random.default_rng(0),
-    )
-    columns = ["user_id", "item_id", "value", "timestamp"]
-    ingest_frame(workspace, movielens.items, "items")
-    ingest_frame(workspace, before[columns], "events")
-    ingest_frame(workspace, week[columns], "events")
+    items, before, week = drifted_weeks
+    ingest_frame(workspace, items, "items")
+    ingest_frame(workspace, before, "events")
+    ingest_frame(workspace, week, "events")
     return workspace
 
 

@@ -17,16 +17,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from sqlalchemy.engine import make_url
-
-from recloop.drift.shifts import rating_inflation
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
 SECRET = "Zq7SECRETtok9"
-WEEK = 7 * 86_400
 CLI_WITH_DEBUG_LOGS = (
     "import logging, sys; logging.basicConfig(level=logging.DEBUG); "
     "from recloop.cli.main import main; sys.argv[0] = 'recloop'; main()"
@@ -60,25 +56,16 @@ def secret_env(pg_url, tmp_path, receiver, monkeypatch, embedding_cache_dir):
     return env
 
 
-def load_drifted_weeks(movielens) -> None:
+def load_drifted_weeks(drifted_weeks) -> None:
     """Weeks 4-10 of MovieLens-100k as they are, week 11 with inflated ratings."""
     from recloop.data.ingest import ingest_frame
     from recloop.settings import Settings
 
     settings = Settings()
-    events = movielens.events
-    start = int(events["timestamp"].min()) + 4 * WEEK
-    last = start + 7 * WEEK
-    before = events[(events["timestamp"] >= start) & (events["timestamp"] < last)]
-    week, _ = rating_inflation(
-        events[(events["timestamp"] >= last) & (events["timestamp"] < last + WEEK)],
-        movielens.items,
-        np.random.default_rng(0),
-    )
-    columns = ["user_id", "item_id", "value", "timestamp"]
-    ingest_frame(settings, movielens.items, "items")
-    ingest_frame(settings, before[columns], "events")
-    ingest_frame(settings, week[columns], "events")
+    items, before, week = drifted_weeks
+    ingest_frame(settings, items, "items")
+    ingest_frame(settings, before, "events")
+    ingest_frame(settings, week, "events")
 
 
 def store_text(url: str) -> str:
@@ -119,13 +106,13 @@ def files_containing(root: Path, needle: bytes) -> list[str]:
 
 @pytest.mark.slow
 def test_no_secret_in_any_output_log_store_or_report(
-    prefect_harness, secret_env, movielens, receiver, caplog, capfd, tmp_path
+    prefect_harness, secret_env, drifted_weeks, receiver, caplog, capfd, tmp_path
 ):
     from recloop.loop import flows
     from recloop.settings import Settings
 
     caplog.set_level(logging.DEBUG)
-    load_drifted_weeks(movielens)
+    load_drifted_weeks(drifted_weeks)
     settings = Settings()
     assert SECRET not in repr(settings) and SECRET not in str(settings)
     assert SECRET not in settings.model_dump_json()
