@@ -173,7 +173,7 @@ def _validate_and_store(engine: sa.Engine, settings: Settings, batch: _Batch) ->
             if attempt == 2:
                 raise
     if settings.ingest.data_docs:
-        report.data_docs = _publish_docs(settings, kind, batch.batch_id, verdicts)
+        report.data_docs = _publish_docs(settings, report, verdicts)
     return report
 
 
@@ -330,7 +330,20 @@ def _update_first_seen(connection: sa.Connection, events: pd.DataFrame) -> None:
     store.lower_to(connection, schema.items, first, "item_id", "first_seen")
 
 
-def _publish_docs(settings: Settings, kind: str, batch_id: str, verdicts: Verdicts) -> str | None:
-    from recloop.validation.docs import publish_data_docs
+def _publish_docs(settings: Settings, report: IngestReport, verdicts: Verdicts) -> str | None:
+    """Data Docs for the batch's GX results, with the report's counts shown next to them."""
+    from recloop.validation.docs import BatchSummary, publish_data_docs
 
-    return publish_data_docs(settings, kind, batch_id, verdicts.results)
+    batch = BatchSummary(
+        kind=report.kind,
+        batch_id=report.batch_id,
+        source=report.source,
+        status=report.status,
+        received=report.received,
+        accepted=report.accepted,
+        quarantined=report.quarantined,
+        duplicates=report.duplicates,
+        reasons=report.reasons,
+        warnings=report.warnings,
+    )
+    return publish_data_docs(settings, batch, verdicts.results)
