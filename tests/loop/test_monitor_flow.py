@@ -48,6 +48,14 @@ def test_monitor_flow_emits_event_publishes_artifact_and_survives_a_dead_webhook
     assert payload["alert"]["sent"] is False and len(receiver.requests) == 2  # tried, retried
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts()
+        run = client.read_flow_run(state.state_details.flow_run_id)
+    # The run list tells the verdict: the name carries the window, the state the verdict.
+    assert run.name.startswith("drift ") and run.name.endswith(" · drift, retrain"), run.name
+    assert "drift:detected" in run.tags
+    assert (
+        run.state.message.startswith("drift detected in ") and "events.value" in run.state.message
+    )
+    assert "retrain: yes" in run.state.message
     summaries = [a for a in artifacts if a.key == "recloop-drift"]
     assert summaries and "DRIFT DETECTED" in summaries[0].data
     url = f"{PREFECT_API_URL.value()}/events/filter"

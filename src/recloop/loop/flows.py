@@ -4,17 +4,23 @@ Each flow is thin: its tasks wrap library functions and the flow decides what is
 (retries, what is shown in the UI, events). ``flows/*.py`` at the top of the repository are
 the deployment entry points ``flows/prefect.yaml`` names; they only re-export these.
 
-- ``continual``: one loop step (``recloop.loop.step.run_step``) with each stage a task,
-  the gate's decision published as a Markdown artifact. The registry changes (registering
-  the candidate, promote-or-reject) take the registry lock in the event store themselves
+- ``continual``: one loop step (``recloop.loop.step.run_step``) with each stage a task.
+  What the step did shows in the Prefect UI (texts from ``recloop.loop.step_summary``):
+  the run is renamed after its window once planned and after its outcome at the end
+  (``incremental 1998-02-14..1998-02-21 · promoted v3``, tags ``mode:``/``outcome:``),
+  the final state's message is the outcome, the ``continual-step`` Markdown artifact tells
+  the step with links (beside ``gate-decision`` and the ``recloop-drift`` summary), and
+  each stage logs one line. The registry changes (registering the candidate,
+  promote-or-reject) take the registry lock in the event store themselves
   (``recloop.registry.lock``), for seconds, with or without a Prefect server.
 - ``ingest_flow``: validate and store batch files (catalogs first; by default whatever
   waits in the inbox, filed away afterwards); retries only transient database errors, bad
   data is quarantined by the library and never retried. When new rows were stored it
   emits ``recloop.batch.ingested``.
 - ``monitor``: one drift check of the newest window (``recloop.loop.monitor.check_store``),
-  its summary as an artifact, the Prefect event ``recloop.drift.detected`` when drift is
-  found, then the alert, which names the retrain that event triggered (``events.py``).
+  its summary as an artifact, the verdict in the run's name, tag and state message, the
+  Prefect event ``recloop.drift.detected`` when drift is found, then the alert, which
+  names the retrain that event triggered (``events.py``).
 
 ``flows/prefect.yaml`` turns the two events into runs of the continual deployment with
 Prefect's deployment triggers (debounced, one run at a time); the crons stay as a safety net.
@@ -30,17 +36,18 @@ from typing import Any
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed
 
 from recloop.data.store import load_items
 from recloop.drift import DriftResult, TriggerDecision
 from recloop.drift.report import summary_markdown
 from recloop.gate import GateDecision
-from recloop.loop import stages
+from recloop.loop import stages, step_summary
 from recloop.loop.events import BATCH_EVENT, DRIFT_EVENT, emit, next_step
 from recloop.loop.inbox import STORED_STATUSES
 from recloop.loop.ingest import ingest_batches, ingest_one, ingest_order
 from recloop.loop.monitor import MonitorOutcome, check_store, parse_window
-from recloop.loop.orchestration import publish_markdown
+from recloop.loop.orchestration import label_flow_run, publish_markdown
 from recloop.loop.plan import StepPlan, inbox_files, new_event_count, plan_step
 from recloop.loop.step import Stages, StepOutcome, StepStatus, run_step, send_step_alerts
 from recloop.loop.train import Candidate
@@ -110,25 +117,47 @@ def notify_task(settings: Settings, outcome: StepOutcome) -> None:
 
 
 class TaskStages(Stages):
-    """The step's stages as Prefect tasks (the cheap registry look-ups stay plain calls)."""
+    """The step's stages as Prefect tasks (the cheap registry look-ups stay plain calls).
+
+    Each stage's result is also told in the run's log (``step_summary``'s lines), and the
+    run is renamed after its window as soon as the plan is known.
+    """
 
     def ingest(self, settings, paths):
-        return ingest_task(settings, paths)
+        reports = ingest_task(settings, paths)
+        _log_lines(step_summary.ingest_lines(reports))
+        return reports
 
     def plan(self, settings, mode):
-        return plan_task(settings, mode)
+        plan = plan_task(settings, mode)
+        _log_lines([step_summary.plan_line(plan)])
+        if plan is not None:
+            label_flow_run(step_summary.plan_label(plan), step_summary.run_tags(plan.mode))
+        return plan
 
     def catalog(self, settings):
         return catalog_task(settings)
 
+    def recorded(self, settings, plan):
+        candidate = super().recorded(settings, plan)
+        if candidate is not None:
+            _log_lines([step_summary.candidate_line(candidate)])
+        return candidate
+
     def drift(self, settings, plan, items):
-        return drift_task(settings, plan, items)
+        result = drift_task(settings, plan, items)
+        _log_lines([step_summary.drift_line(result)])
+        return result
 
     def trigger(self, settings, plan, drift):
-        return trigger_task(settings, plan, drift, new_event_count(settings, plan))
+        decision = trigger_task(settings, plan, drift, new_event_count(settings, plan))
+        _log_lines([step_summary.trigger_line(decision)])
+        return decision
 
     def train(self, settings, plan, items, batch_ids):
-        return train_task(settings, plan, items, batch_ids)
+        candidate = train_task(settings, plan, items, batch_ids)
+        _log_lines([step_summary.candidate_line(candidate)])
+        return candidate
 
     def gate(self, settings, plan, candidate, items):
         return gate_task(settings, plan, candidate, items)
@@ -138,6 +167,40 @@ class TaskStages(Stages):
 
     def notify(self, settings, outcome):
         notify_task(settings, outcome)
+
+
+def _log_lines(lines: list[str]) -> None:
+    logger = get_run_logger()
+    for line in lines:
+        logger.info("%s", line)
+
+
+def publish_step(settings: Settings, outcome: StepOutcome, mode: str) -> None:
+    """The step's outcome in the UI: the run's name and tags, its artifacts, its log."""
+    if outcome.gate is not None:
+        _log_lines([step_summary.gate_line(outcome)])
+        verdict = "passed" if outcome.gate.passed else "rejected"
+        version = outcome.candidate.version if outcome.candidate else "?"
+        publish_markdown(
+            outcome.gate.markdown,
+            key="gate-decision",
+            description=f"Promotion gate: v{version} {verdict}",
+        )
+    if outcome.drift is not None:
+        publish_markdown(
+            summary_markdown(outcome.drift, outcome.trigger),
+            key="recloop-drift",
+            description=f"drift check: {step_summary.drift_verdict(outcome.drift)}",
+        )
+    name = step_summary.run_name(outcome, mode)
+    publish_markdown(
+        step_summary.step_markdown(outcome, step_summary.step_links(settings, outcome), mode),
+        key=step_summary.ARTIFACT_KEY,
+        description=name,
+    )
+    run_mode = outcome.plan.mode if outcome.plan else mode
+    label_flow_run(name, step_summary.run_tags(run_mode, outcome.status))
+    _log_lines([f"step outcome: {step_summary.state_message(outcome)}"])
 
 
 @flow(name="continual", log_prints=True)
@@ -160,19 +223,20 @@ def continual(
 
     Returns:
         dict: the step's outcome (status, plan, ingest, drift, trigger, candidate, gate).
+        The flow returns it inside a Completed state whose message is the outcome
+        (``promoted v3 (incremental 1998-02-14..1998-02-21)``); a plain call still
+        returns the dict, ``return_state=True`` the state (``state.result()``: the dict).
     """
-    logger = get_run_logger()
-    logger.info("started by %s", trigger or "a schedule or by hand")
+    get_run_logger().info("started by %s", trigger or "a schedule or by hand")
     settings = (Settings(home=Path(home)) if home else Settings()).with_overrides(overrides)
     batches = paths if paths is not None else inbox_files(settings)
     outcome = run_step(settings, batches, mode, TaskStages())  # type: ignore[arg-type]
-    if outcome.status is StepStatus.NO_NEW_DATA:
-        logger.info("nothing new to learn beyond the champion's window")
-    if outcome.gate is not None:
-        publish_markdown(outcome.gate.markdown, key="gate-decision", description="Promotion gate")
-    if outcome.plan is not None:
-        logger.info("step %s: %s", outcome.plan.run_key, outcome.status)
-    return {**outcome.to_dict(), "trigger": trigger}
+    publish_step(settings, outcome, mode)
+    result = {**outcome.to_dict(), "trigger": trigger}
+    # The outcome is the final state's message; a caller still gets the dict (a plain call
+    # returns it, ``return_state=True`` gives the state and ``state.result()`` the dict).
+    state = Completed(message=step_summary.state_message(outcome), data=result)
+    return state  # type: ignore[return-value]
 
 
 # ---- ingest ----------------------------------------------------------------------------
@@ -266,12 +330,18 @@ def monitor(
     settings = settings or Settings()
     outcome = check_drift(settings, reference, current)
     result, decision = outcome.result, outcome.decision
+    verdict = step_summary.drift_verdict(result)
     publish_markdown(
-        summary_markdown(result, decision), key="recloop-drift", description="recloop drift check"
+        summary_markdown(result, decision), key="recloop-drift", description=f"drift: {verdict}"
+    )
+    label_flow_run(
+        step_summary.monitor_run_name(result, decision),
+        [f"drift:{'detected' if result.drift_detected else 'none'}"],
     )
     payload = outcome.to_dict()
     keys = ("drift_detected", "drifted_features", "share_drifted", "report_path")
     summary = {k: payload[k] for k in (*keys, "should_retrain", "reasons")}
+    get_run_logger().info("drift: %s; %s", verdict, step_summary.trigger_line(decision))
     get_run_logger().info("drift check: %s", summary)
     step = None
     if result.drift_detected:
@@ -281,4 +351,5 @@ def monitor(
     alert = notify_drift(settings, result, decision, next_step=step)
     payload["alert"] = {"sent": alert.sent, "suppressed": alert.suppressed, "reason": alert.reason}
     payload["next_step"] = step.line() if step else None
-    return payload
+    state = Completed(message=step_summary.monitor_message(result, decision), data=payload)
+    return state  # type: ignore[return-value]
