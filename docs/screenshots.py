@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -35,18 +34,20 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from cdp import Browser  # docs/cdp.py, beside this script
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
 MODEL_NAME = "recloop-recommender"
-# Chromium renders a single-page app once its scripts and API calls settle; virtual time
-# lets it run timers (polling, animations) without waiting for them in real time.
-CHROMIUM_FLAGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-    "--no-first-run", "--disable-extensions", "--proxy-server=127.0.0.1:9",
-    "--proxy-bypass-list=127.0.0.1;localhost", "--allow-file-access-from-files",
-    "--virtual-time-budget=20000",
-]  # fmt: skip
+STEP_KEY = "continual-step"  # the continual flow's Markdown artifact (recloop.loop.flows)
+# The runs table: headline metrics and the mode in, wide attribute columns out.
+RUN_COLUMNS_OFF = ["Dataset", "Source"]
+RUN_COLUMNS_ON = ["train_mode", "ndcg_at_10", "recall_at_10", "mrr_at_10", "ild_at_10",
+                  "coverage_at_10", "diag/train_seconds"]  # fmt: skip
+CLOSE_POPUPS = (
+    "[...document.querySelectorAll('button[aria-label=Close]')].reverse()"
+    ".forEach(button => button.click())"
+)
 
 
 def free_port() -> int:
@@ -101,21 +102,6 @@ def child_env(work: Path) -> dict[str, str]:
         ),
     )
     return env
-
-
-def shoot(url: str, path: Path, size: str = "1500,1000") -> Path:
-    """Save a PNG of ``url`` as rendered by headless Chromium."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        sys.exit("chromium not found: apt-get install chromium")
-    with tempfile.TemporaryDirectory() as profile:
-        subprocess.run(
-            [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={size}",
-             f"--screenshot={path}", url],
-            check=True, capture_output=True, timeout=180,
-        )  # fmt: skip
-    print(f"{path.name}: {url}")
-    return path
 
 
 def versions_by_decision(mlflow_url: str) -> dict[str, str]:
@@ -178,27 +164,74 @@ def replay(work: Path, env: dict[str, str], steps: int) -> Path:
     return workspace
 
 
-def pages_to_shoot(mlflow_url: str, prefect_api: str, workspace: Path) -> dict[str, str]:
-    """Screenshot name -> URL: model list, version pages, runs table, a Prefect flow run,
-    and the Great Expectations Data Docs of the ingested batches (a local file)."""
-    pages = {"mlflow-models": f"{mlflow_url}/#/models"}
+def continual_artifact(prefect_api: str, flow_run_id: str) -> str | None:
+    """The id of the flow run's ``continual-step`` Markdown artifact, if it has one."""
+    found = httpx.post(
+        f"{prefect_api}/artifacts/filter",
+        json={"artifacts": {"flow_run_id": {"any_": [flow_run_id]}, "key": {"any_": [STEP_KEY]}}},
+        timeout=30,
+    ).json()
+    return found[0]["id"] if found else None
+
+
+def shoot_mlflow(browser: Browser, mlflow_url: str, out: Path) -> None:
+    """The model list, the model's page, a promoted and a rejected version, the runs table."""
+    browser.open(f"{mlflow_url}/#/models", MODEL_NAME)
+    browser.js(CLOSE_POPUPS)  # first-visit pop-ups: the registry promo, the assistant
+    browser.click_text("Model training")  # the runs table, not the GenAI overview
+    browser.open(f"{mlflow_url}/#/models", MODEL_NAME)
+    save(browser, out / "mlflow-models.png")
+    browser.open(f"{mlflow_url}/#/models/{MODEL_NAME}", "Champion")
+    save(browser, out / "mlflow-model.png")
     found = versions_by_decision(mlflow_url)
     for decision in ("promoted", "rejected"):
-        if decision in found:
-            url = f"{mlflow_url}/#/models/{MODEL_NAME}/versions/{found[decision]}"
-            pages[f"mlflow-version-{decision}"] = url
-        else:
+        if decision not in found:
             print(f"no {decision} version in this replay: no screenshot of one")
-    pages["mlflow-runs"] = f"{mlflow_url}/#/experiments/{experiment_id(mlflow_url, 'recloop')}"
-    prefect_ui = prefect_api.removesuffix("/api")
-    run = f"{prefect_ui}/runs/flow-run/{newest_flow_run(prefect_api, 'continual')}"
-    pages["prefect-flow-run"] = run
-    pages["prefect-flow-run-artifacts"] = f"{run}?tab=Artifacts"
-    pages["prefect-runs"] = f"{prefect_ui}/runs"
-    data_docs = workspace / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
-    if data_docs.exists():
-        pages["data-docs"] = data_docs.as_uri()
-    return pages
+            continue
+        browser.open(f"{mlflow_url}/#/models/{MODEL_NAME}/versions/{found[decision]}", "Links")
+        save(browser, out / f"mlflow-version-{decision}.png", height=1400)
+    runs = f"{mlflow_url}/#/experiments/{experiment_id(mlflow_url, 'recloop')}/runs"
+    browser.open(runs, "incremental")
+    browser.click_text("Columns")
+    for column in RUN_COLUMNS_OFF + RUN_COLUMNS_ON:
+        browser.click_text(column)
+        time.sleep(0.5)
+    browser.click_text("Columns")
+    save(browser, out / "mlflow-runs.png")
+
+
+def shoot_prefect(browser: Browser, prefect_api: str, out: Path) -> None:
+    """The flow runs list, the newest continual run's page and its step artifact."""
+    ui = prefect_api.removesuffix("/api")
+    browser.open(f"{ui}/runs", "continual")
+    save(browser, out / "prefect-runs.png")
+    run_id = newest_flow_run(prefect_api, "continual")
+    browser.open(f"{ui}/runs/flow-run/{run_id}", "continual")
+    browser.click_text("Artifacts")
+    time.sleep(2)
+    save(browser, out / "prefect-flow-run.png")
+    artifact = continual_artifact(prefect_api, run_id)
+    if artifact is None:
+        print(f"flow run {run_id} has no {STEP_KEY} artifact: no screenshot of it")
+        return
+    browser.open(f"{ui}/artifacts/artifact/{artifact}", "Gate")
+    save(browser, out / "prefect-artifact.png", height=1400)
+
+
+def shoot_data_docs(browser: Browser, workspace: Path, out: Path) -> None:
+    """The Great Expectations Data Docs of the replay's batches, opened from disk."""
+    index = workspace / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    if index.exists():
+        browser.open(index.as_uri(), "Ingested batches")
+        save(browser, out / "data-docs.png")
+
+
+def save(browser: Browser, path: Path, height: int | None = None) -> None:
+    """Close what pops up, then save the page's top ``height`` pixels (default: the view)."""
+    browser.js(CLOSE_POPUPS)
+    time.sleep(1)
+    browser.screenshot(path, height)
+    print(f"wrote {path}")
 
 
 def main() -> None:
@@ -206,6 +239,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4, help="windows the replay runs")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
     parser.add_argument("--work", type=Path, help="work folder (default: a temporary one)")
+    parser.add_argument(
+        "--skip-replay", action="store_true", help="reuse the replay already in --work"
+    )
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="recloop-screens-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -215,7 +251,9 @@ def main() -> None:
     prefect_api = f"http://127.0.0.1:{prefect_port}/api"
     prefect_cmd = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
                    "--port", str(prefect_port)]  # fmt: skip
-    with server(prefect_cmd, env, work / "prefect.log", f"{prefect_api}/health"):
+    # The UI is a static app that calls the API from the browser: tell it where.
+    server_env = env | {"PREFECT_UI_API_URL": prefect_api}
+    with server(prefect_cmd, server_env, work / "prefect.log", f"{prefect_api}/health"):
         mlflow_url = f"http://127.0.0.1:{mlflow_port}"
         # The UIs' addresses are known before the replay, so its links (version
         # descriptions, Prefect artifacts, alerts) open in them.
@@ -224,13 +262,20 @@ def main() -> None:
             "RECLOOP_NOTIFY__MLFLOW_UI_URL": mlflow_url,
             "RECLOOP_NOTIFY__PREFECT_UI_URL": prefect_api.removesuffix("/api"),
         }
-        workspace = replay(work, env | links, args.steps)
+        if args.skip_replay:  # screenshots again of an earlier run's --work folder
+            workspace = work / "simulation"
+        else:
+            workspace = replay(work, env | links, args.steps)
         mlflow_cmd = [str(BIN / "mlflow"), "ui", "--backend-store-uri",
                       f"sqlite:///{workspace / 'mlflow.db'}", "--host", "127.0.0.1",
                       "--port", str(mlflow_port), "--workers", "1"]  # fmt: skip
-        with server(mlflow_cmd, env, work / "mlflow.log", f"{mlflow_url}/health"):
-            for name, url in pages_to_shoot(mlflow_url, prefect_api, workspace).items():
-                shoot(url, args.out / f"{name}.png")
+        with (
+            server(mlflow_cmd, env, work / "mlflow.log", f"{mlflow_url}/health"),
+            Browser(width=1800, height=1000) as browser,
+        ):
+            shoot_mlflow(browser, mlflow_url, args.out)
+            shoot_prefect(browser, prefect_api, args.out)
+            shoot_data_docs(browser, workspace, args.out)
     print(f"screenshots in {args.out}; work folder {work}")
 
 
