@@ -221,3 +221,24 @@ def test_no_urls_means_no_alert_and_no_error(tmp_path, results):
     assert not outcome.sent and "no alert URLs configured" in outcome.reason
     title, body = format_drift_alert(a)
     assert str(len(a.drifted_features)) in title and "Report: (not saved)" in body
+
+
+def test_alert_links_are_absolute_or_absent_and_never_carry_credentials(tmp_path):
+    """An alert is read outside the MLflow UI: a relative link (what a version description
+    uses) is useless there, so without a browsable base there is no link at all."""
+    from recloop.notify.links import flow_run_link, mlflow_run_link
+    from recloop.settings import Settings
+
+    local = Settings(home=tmp_path, notify={"prefect_ui_url": None})
+    assert mlflow_run_link(local, "1", "abc") is None  # a SQLite store: nothing to open
+    server = Settings(
+        home=tmp_path,
+        registry={"tracking_uri": "https://bot:s3cret@mlflow.internal:5000/"},
+        notify={"prefect_ui_url": "https://prefect.example.org/"},
+    )
+    link = mlflow_run_link(server, "7", "abc")
+    assert link == "https://mlflow.internal:5000/#/experiments/7/runs/abc/artifacts"
+    assert "s3cret" not in link
+    assert mlflow_run_link(server, "7", None) is None
+    assert flow_run_link(server, "f1") == "https://prefect.example.org/runs/flow-run/f1"
+    assert flow_run_link(server, None) is None
