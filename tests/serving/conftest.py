@@ -1,29 +1,10 @@
-"""Fixtures of the training tests: small real MovieLens slices and tiny network settings."""
+"""Fixtures of the serving tests: a small model trained once on a real MovieLens slice."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-
-def tiny_settings(home: Path, cache_dir: Path, **train):
-    """Settings with a network small enough to train in seconds on 2 cores."""
-    from recloop.settings import Settings
-
-    base = {
-        "device": "cpu",
-        "hidden_dim": 16,
-        "num_heads": 2,
-        "num_layers": 1,
-        "max_len": 20,
-        "dropout": 0.1,
-        "epochs": 2,
-        "batch_size": 32,
-        "warmup_steps": 2,
-        "lr": 5e-3,
-    }
-    return Settings(home=home, cache_dir=cache_dir, train={**base, **train})
+from ..training.conftest import tiny_settings  # one tiny network for every test package
 
 
 @pytest.fixture(scope="session")
