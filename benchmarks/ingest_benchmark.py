@@ -27,11 +27,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from scratch_db import fresh_pg_database  # benchmarks/, beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 MOVIELENS = Path(
@@ -104,7 +105,7 @@ def run_backend(backend: str, events: Path, scratch: Path, pg_url: str) -> dict:
     home = scratch / f"home-{backend}"
     url, drop = f"sqlite:///{home / 'bench.db'}", None
     if backend == "postgresql":
-        url, drop = _fresh_pg_database(pg_url)
+        url, drop = fresh_pg_database(pg_url, "recloop_bench")
     try:
         output = subprocess.run(
             [sys.executable, __file__, "--child", url, str(events), str(home)],
@@ -116,24 +117,6 @@ def run_backend(backend: str, events: Path, scratch: Path, pg_url: str) -> dict:
     finally:
         if drop:
             drop()
-
-
-def _fresh_pg_database(server_url: str):
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = f"recloop_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    return url, drop
 
 
 def main() -> None:

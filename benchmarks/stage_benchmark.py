@@ -42,8 +42,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
+
+from scratch_db import fresh_pg_database  # benchmarks/, beside this script
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -285,23 +286,6 @@ def child(stage: str, scratch: Path) -> dict:
 # ---- parent -----------------------------------------------------------------------------
 
 
-def _fresh_pg(server_url: str):
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = f"recloop_stages_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False), drop
-
-
 def _spawn(stage: str, scratch: Path, env: dict, timeout: int) -> dict:
     command = [sys.executable, __file__, "--child", stage, str(scratch)]
     try:
@@ -331,7 +315,7 @@ def run_size(backend: str, size: str, args, pg_url: str) -> list[dict]:
         scratch = Path(tmp)
         url, drop = f"sqlite:///{scratch / 'store.db'}", None
         if backend == "postgresql":
-            url, drop = _fresh_pg(pg_url)
+            url, drop = fresh_pg_database(pg_url, "recloop_stages")
         env = {
             **os.environ,
             "RECLOOP_HOME": str(scratch / "home"),

@@ -7,7 +7,7 @@ is read, not what the step sees (until ``loop.max_history_events`` cuts the past
 
 from __future__ import annotations
 
-import uuid
+from contextlib import nullcontext
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,8 @@ from recloop.loop.plan import StepPlan, holdout_cases, new_event_count, older_ev
 from recloop.loop.stages import replay_events
 from recloop.settings import Settings
 
+from ..integration.conftest import fresh_database
+
 DAY = 86_400
 
 
@@ -40,33 +42,15 @@ def stored(request, tmp_path_factory, movielens):
     items = movielens.items[movielens.items["item_id"].isin(events["item_id"])]
     home = tmp_path_factory.mktemp("bounded")
     url = f"sqlite:///{home / 'store.db'}"
-    drop = None
+    database = nullcontext(url)
     if request.param == "postgresql":
-        url, drop = _fresh_database(request.getfixturevalue("pg_server_url"))
-    settings = Settings(home=home / "home", database_url=url)
-    ingest_frame(settings, items, "items")
-    ingest_frame(settings, events, "events")
-    yield settings, load_events(settings)
-    dispose_stores()
-    if drop:
-        drop()
-
-
-def _fresh_database(server_url: str):
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = f"recloop_t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False), drop
+        database = fresh_database(request.getfixturevalue("pg_server_url"), "recloop_t")
+    with database as url:
+        settings = Settings(home=home / "home", database_url=url)
+        ingest_frame(settings, items, "items")
+        ingest_frame(settings, events, "events")
+        yield settings, load_events(settings)
+        dispose_stores()
 
 
 def _plan(everything: pd.DataFrame, days_back: float, holdout_days: float) -> StepPlan:
