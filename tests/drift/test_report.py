@@ -119,3 +119,19 @@ def test_when_evidently_and_recloop_differ_every_page_says_why(
     for text in (why, rule):
         assert text in summary and esc(text) in index and text in page
     assert verdict_line(result).startswith("No drift: ")
+
+
+def test_report_path_is_local_only_for_a_local_artifact_store():
+    """On a tracking server's artifact store the report has no local path: the run finds it."""
+    from pathlib import Path
+
+    from recloop.drift.report import artifact_local_path
+
+    assert artifact_local_path("file:///srv/mlartifacts/1/abc/artifacts/drift") == Path(
+        "/srv/mlartifacts/1/abc/artifacts/drift"
+    )
+    assert artifact_local_path("/home/me/.recloop/mlartifacts/abc/artifacts/drift") == Path(
+        "/home/me/.recloop/mlartifacts/abc/artifacts/drift"
+    )
+    assert artifact_local_path("mlflow-artifacts:/1/abc/artifacts/drift") is None
+    assert artifact_local_path("s3://bucket/1/abc/artifacts/drift") is None

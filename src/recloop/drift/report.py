@@ -73,7 +73,7 @@ def store_report(settings: Settings, result: Any, snapshots: dict[str, Any]) -> 
     with drift_check_run(settings) as run:
         result.mlflow_run_id = run.info.run_id
         result.mlflow_experiment_id = run.info.experiment_id
-        stored = _local_file(mlflow.get_artifact_uri(ARTIFACT_DIR))
+        stored = artifact_local_path(mlflow.get_artifact_uri(ARTIFACT_DIR))
         result.report_path = stored / "index.html" if stored else None
         with tempfile.TemporaryDirectory(prefix="recloop-drift-") as tmp:
             names = [p.name for p in write_report(result, snapshots, Path(tmp))]
@@ -171,7 +171,7 @@ def _log_scores(result: Any) -> None:
     mlflow.log_metrics(metrics)
 
 
-def _local_file(uri: str) -> Path | None:
+def artifact_local_path(uri: str) -> Path | None:
     """A local path for a ``file:`` (or plain path) artifact URI; None for a remote store."""
     parsed = urlparse(uri)
     if parsed.scheme == "file":
