@@ -150,7 +150,8 @@ def summary_markdown(result: Any, decision: Any | None = None) -> str:
         ]
         for s in rows[:MAX_ROWS_IN_SUMMARY]:
             lines.append(
-                f"| {s.feature} | {s.method} | {s.score:.3f} | {s.threshold:g} | "
+                f"| {s.feature}{'' if s.alarm else ' (watch-only)'} | {s.method} | "
+                f"{s.score:.3f} | {s.threshold:g} | "
                 f"{s.reference_summary} | {s.current_summary} |"
             )
     return "\n".join(lines) + "\n"
