@@ -383,7 +383,12 @@ class DriftSettings(BaseModel):
         2000, gt=0, description="Users sampled per window for the champion's score/relevance."
     )
     seed: int = Field(0, description="Seed of the row and user sampling.")
-    log_to_mlflow: bool = Field(True, description="Log each drift report to MLflow.")
+    log_to_mlflow: bool = Field(
+        True,
+        description="Store each drift report in its MLflow run (experiment "
+        "registry.drift_experiment_name) and only a small drift.json record in reports/; "
+        "false: the whole report in reports/.",
+    )
     retrain_on_drift: bool = Field(True, description="Drift detected is a retrain reason.")
     max_relevance_decay: float = Field(
         0.2,

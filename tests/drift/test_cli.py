@@ -1,4 +1,5 @@
-"""``recloop drift`` on a real store: JSON contract, report files, MLflow run, exit codes."""
+"""``recloop drift`` on a real store: JSON contract, the report stored once in its MLflow run
+(drift experiment), exit codes."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ JSON_KEYS = {
     "should_retrain",
     "reasons",
 }
+REPORT_FILES = ["drift.json", "evidently.html", "index.html", "summary.md"]
 
 
 @pytest.fixture
@@ -52,26 +54,33 @@ def test_drift_cli_windows_json_reports_mlflow_and_exit_codes(store_with_weeks):
     assert payload["current_window"][1] - payload["current_window"][0] == WEEK
     assert payload["reference_window"][1] == payload["current_window"][0]
     assert payload["should_retrain"] and "no champion in the registry yet" in payload["reasons"]
+    # Stored once, in the drift check's MLflow run (the workspace's artifact folder here);
+    # the reports folder keeps only the small record `recloop status` reads.
     index = Path(payload["report_path"])
     assert index.exists() and "recloop drift check" in index.read_text()
     folder = index.parent
-    for table in ("events", "users", "items", "categories"):
-        assert (folder / f"{table}.html").stat().st_size > 10_000
-        assert "metrics" in json.loads((folder / f"{table}.json").read_text())
-    assert (
-        json.loads((folder / "drift.json").read_text())["drift_detected"]
-        == payload["drift_detected"]
-    )
-    # Logged to MLflow with the report folder as artifacts.
+    assert sorted(p.name for p in folder.iterdir()) == REPORT_FILES
+    assert 1_000_000 < (folder / "evidently.html").stat().st_size < 8_000_000
+    assert "Dataset Drift is" in (folder / "evidently.html").read_text()  # one page, all tables
+    local = sorted(p.name for p in settings.reports_dir.rglob("*") if p.is_file())
+    assert local == ["drift.json"]
+    record = json.loads(next(settings.reports_dir.rglob("drift.json")).read_text())
+    assert record["drift_detected"] == payload["drift_detected"]
+    assert record["mlflow_run_id"] == payload["mlflow_run_id"]
+    # The run is in the drift experiment, like a loop step's, named by the checked window.
     from mlflow import MlflowClient
 
     from recloop.tracking import configure_mlflow
 
     configure_mlflow(settings)
-    run = MlflowClient().get_run(payload["mlflow_run_id"])
+    client = MlflowClient()
+    run = client.get_run(payload["mlflow_run_id"])
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.name == settings.registry.drift_experiment_name == "recloop-drift"
+    assert run.info.run_name.startswith("drift 1997-") and run.data.tags["recloop.stage"] == "drift"
     assert run.data.metrics["drift_share_drifted"] == pytest.approx(payload["share_drifted"])
-    names = {a.path for a in MlflowClient().list_artifacts(run.info.run_id, "drift")}
-    assert "drift/index.html" in names and "drift/events.html" in names
+    names = {a.path for a in client.list_artifacts(run.info.run_id, "drift")}
+    assert names == {f"drift/{name}" for name in REPORT_FILES}
 
     # Explicit windows (half-open UTC dates), then unusable input: exit 2, one line.
     result, payload = _run(

@@ -57,7 +57,7 @@ def test_monitor_flow_emits_event_publishes_artifact_and_survives_a_dead_webhook
     )
     assert "retrain: yes" in run.state.message
     summaries = [a for a in artifacts if a.key == "recloop-drift"]
-    assert summaries and "DRIFT DETECTED" in summaries[0].data
+    assert summaries and "## recloop drift check: drift detected" in summaries[0].data
     url = f"{PREFECT_API_URL.value()}/events/filter"
     body = {"filter": {"event": {"name": [flows_monitor.DRIFT_EVENT]}}, "limit": 10}
     for _ in range(40):

@@ -16,6 +16,7 @@ import yaml
 
 from recloop.drift import decide_retrain, run_drift_check
 from recloop.drift.shifts import category_mix_shift, rating_inflation
+from recloop.drift.verdict import verdict_line
 from recloop.notify import NextStep, flow_run_link, format_drift_alert, notify_drift
 from recloop.notify.drift_message import MAX_FEATURES_IN_ALERT, window_dates
 
@@ -126,6 +127,7 @@ def test_body_counts_what_it_lists_says_each_test_and_links_the_uis(
     message = payload["message"]
     n = len(result.drifted_features)
     assert payload["title"].startswith(f"recloop drift detected: {n} features drifted")
+    assert message.splitlines()[0] == verdict_line(result)  # the report pages' words
     assert sorted(listed_features(message)) == sorted(result.drifted_features)
     value = result.stat("events.value")
     line = next(x for x in message.splitlines() if x.startswith("- events.value: "))

@@ -51,12 +51,12 @@ def drift(
 
 
 def _print_outcome(outcome) -> None:
+    from recloop.drift.verdict import untested_line, verdict_line
+
     result, decision = outcome.result, outcome.decision
-    verdict = "[bold red]DRIFT[/]" if result.drift_detected else "[green]no drift[/]"
+    colour = "bold red" if result.drift_detected else "green"
     err_console.print(
-        f"{verdict}: {len(result.drifted_features)} feature(s) drifted "
-        f"(share {result.share_drifted:.0%}) in {result.seconds:.1f}s",
-        highlight=False,
+        f"[{colour}]{verdict_line(result)}[/] ({result.seconds:.1f}s)", highlight=False
     )
     for stat in result.feature_stats:
         if stat.drifted:
@@ -65,11 +65,20 @@ def _print_outcome(outcome) -> None:
                 f"({stat.reference_summary} -> {stat.current_summary})",
                 highlight=False,
             )
+    untested = untested_line(result)
+    if untested:
+        err_console.print(untested, highlight=False, markup=False)
     why = "; ".join(decision.reasons) or "no trigger fired"
     err_console.print(
         f"retrain: {'yes' if decision.should_retrain else 'no'} ({why})", highlight=False
     )
     if result.report_path:
         err_console.print(f"report: {result.report_path}", highlight=False)
+    elif result.mlflow_run_id:
+        err_console.print(
+            f"report: MLflow run {result.mlflow_run_id} (experiment "
+            f"{result.mlflow_experiment_id}), artifacts drift/",
+            highlight=False,
+        )
     if outcome.alert is not None and (outcome.alert.sent or outcome.alert.failed):
         err_console.print(f"alert: {outcome.alert.reason}", highlight=False)

@@ -2,8 +2,9 @@
 
 Evidently computes the per-column statistic (a normed Wasserstein distance, a
 Jensen-Shannon distance...) with the method and threshold the policy file gives each
-feature. recloop then decides from those numbers itself: Evidently's dataset verdict uses its
-own share rule and, with default settings, p-value tests that reject everything at 10^5 rows.
+feature. recloop then decides from those numbers itself (``decide``), over all tables at
+once; Evidently's page judges each table alone, configured to agree where it can
+(``recloop.drift.evidently_stats``), and the report states both (``recloop.drift.verdict``).
 
 Entry point for the continual loop: ``run_drift_check``.
 """
@@ -19,6 +20,7 @@ import pandas as pd
 
 from recloop.clock import SECONDS_PER_DAY
 from recloop.columns import TIMESTAMP_COL
+from recloop.drift.evidently_stats import TableColumns, TableVerdict, evidently_table
 from recloop.drift.features import (
     FEATURE_KINDS,
     FeatureOptions,
@@ -27,7 +29,7 @@ from recloop.drift.features import (
     window_features,
 )
 from recloop.drift.policy import DriftPolicy, load_policy
-from recloop.drift.report import log_to_mlflow, save_reports
+from recloop.drift.report import store_report
 from recloop.errors import UnusableInputError
 from recloop.scorer import Scorer
 from recloop.serving import load_recommender
@@ -51,7 +53,7 @@ class FeatureStat:
     current_rows: int
     reference_summary: str = ""
     current_summary: str = ""
-    skipped: str | None = None  # why it was not tested (too few rows, all missing)
+    skipped: str | None = None  # why it was not tested: "too few rows: ..."
 
 
 @dataclass
@@ -67,6 +69,9 @@ class DriftResult:
     reference_summary: dict[str, float] = field(default_factory=dict)
     current_summary: dict[str, float] = field(default_factory=dict)
     evidently_share: dict[str, float] = field(default_factory=dict)
+    # Evidently's own verdict per table (what its page says); empty without a report.
+    evidently_tables: dict[str, TableVerdict] = field(default_factory=dict)
+    rule: dict[str, float] = field(default_factory=dict)  # the policy's DecisionRule
     champion_version: str | None = None
     seconds: float = 0.0
     report_path: Path | None = None
@@ -95,6 +100,8 @@ class DriftResult:
             "reference_summary": self.reference_summary,
             "current_summary": self.current_summary,
             "evidently_share": self.evidently_share,
+            "evidently_tables": {t: asdict(v) for t, v in self.evidently_tables.items()},
+            "rule": self.rule,
             "seconds": round(self.seconds, 3),
             "mlflow_run_id": self.mlflow_run_id,
             "mlflow_experiment_id": self.mlflow_experiment_id,
@@ -128,8 +135,9 @@ def run_drift_check(
         scorer: an object with ``item_ids`` and ``score(histories)`` (the champion itself).
         reference_window: ``(start, end)`` Unix seconds, half-open; default: the events' span.
         current_window: same for the current window; its length is the chunk length.
-        save_report: write Evidently HTML/JSON to ``settings.reports_dir`` (and MLflow when
-            ``settings.drift.log_to_mlflow``).
+        save_report: store the report once: in the drift check's MLflow run when
+            ``settings.drift.log_to_mlflow``, else in ``settings.reports_dir``
+            (``recloop.drift.report.store_report``).
 
     Returns:
         DriftResult: decision, drifted features, per-feature statistics, report location.
@@ -159,7 +167,7 @@ def run_drift_check(
     )
     ref = window_features(reference_events, items, reference_window[1], first_seen, options, scorer)
     cur = window_features(current_events, items, current_window[1], first_seen, options, scorer)
-    stats, snapshots, evidently_share = compare_windows(
+    stats, snapshots, verdicts = compare_windows(
         ref, cur, policy, cfg.max_rows, cfg.seed, with_report=save_report
     )
     drifted, share, detected = decide(stats, policy)
@@ -172,14 +180,14 @@ def run_drift_check(
         current_window=(int(current_window[0]), int(current_window[1])),
         reference_summary=ref.summary,
         current_summary=cur.summary,
-        evidently_share=evidently_share,
+        evidently_share={t: v.share for t, v in verdicts.items()},
+        evidently_tables=verdicts,
+        rule=policy.decision.model_dump(),
         champion_version=getattr(champion, "version", None),
     )
     result.seconds = time.perf_counter() - started
     if save_report:
-        save_reports(result, snapshots, settings.reports_dir)
-        if cfg.log_to_mlflow:
-            log_to_mlflow(settings, result)
+        store_report(settings, result, snapshots)
     return result
 
 
@@ -201,34 +209,37 @@ def compare_windows(
     seed: int,
     *,
     with_report: bool = True,
-) -> tuple[list[FeatureStat], dict[str, Any], dict[str, float]]:
-    """Run Evidently on every table both windows have; return stats, snapshots, Evidently shares.
+) -> tuple[list[FeatureStat], dict[str, Any], dict[str, TableVerdict]]:
+    """Run Evidently on every table both windows have: stats, snapshots, Evidently's verdicts.
 
-    ``with_report`` runs Evidently's DataDriftPreset (per-column plots for the HTML report,
-    and Evidently's own drifted share for comparison); without it only the ``ValueDrift``
-    metrics run, which give the same statistics about 10x faster (no plots).
+    ``with_report`` runs Evidently's report (per-column plots for the HTML page, and
+    Evidently's own table verdict); without it the stat tests run directly, which give the
+    same statistics about 10x faster (no plots, no verdicts).
     """
     stats: list[FeatureStat] = []
     snapshots: dict[str, Any] = {}
-    evidently_share: dict[str, float] = {}
+    verdicts: dict[str, TableVerdict] = {}
     for table, kinds in FEATURE_KINDS.items():
         if table not in ref.tables or table not in cur.tables:
             continue
         ref_t = _sample(ref.tables[table], max_rows, seed)
         cur_t = _sample(cur.tables[table], max_rows, seed)
-        table_stats, testable = _prepare_stats(table, kinds, ref_t, cur_t, policy)
-        if testable:
-            snapshot, scores, share = _evidently_table(
-                ref_t, cur_t, kinds, testable, table_stats, with_report
+        table_stats = _prepare_stats(table, kinds, ref_t, cur_t, policy)
+        spec = _testable(table, kinds, table_stats)
+        if spec.columns:
+            snapshot, scores, verdict = evidently_table(
+                ref_t, cur_t, spec, policy.decision, with_report
             )
-            snapshots[table] = snapshot
-            evidently_share[table] = share
+            if snapshot is not None:
+                snapshots[table] = snapshot
+            if verdict is not None:
+                verdicts[table] = verdict
             for stat in table_stats:
                 if stat.feature in scores:
                     stat.score = scores[stat.feature]
                     stat.drifted = policy.rule_for(stat.feature, stat.kind).drifted(stat.score)
         stats.extend(table_stats)
-    return stats, snapshots, evidently_share
+    return stats, snapshots, verdicts
 
 
 def _prepare_stats(
@@ -237,9 +248,9 @@ def _prepare_stats(
     ref_t: pd.DataFrame,
     cur_t: pd.DataFrame,
     policy: DriftPolicy,
-) -> tuple[list[FeatureStat], list[str]]:
-    """One FeatureStat per column (score filled later) and the columns Evidently can test."""
-    stats, testable = [], []
+) -> list[FeatureStat]:
+    """One FeatureStat per column (score filled later; ``skipped`` when too few rows)."""
+    stats = []
     for column, kind in kinds.items():
         name = f"{table}.{column}"
         rule = policy.rule_for(name, kind)
@@ -247,8 +258,8 @@ def _prepare_stats(
         skipped = None
         if min(len(ref_col), len(cur_col)) < policy.min_rows:
             skipped = (
-                f"too few rows ({len(ref_col)} reference, {len(cur_col)} current; "
-                f"need {policy.min_rows})"
+                f"too few rows: {len(ref_col)} reference, {len(cur_col)} current; "
+                f"need {policy.min_rows}"
             )
         ref_s, cur_s = _describe(ref_col, cur_col, kind)
         stats.append(
@@ -267,76 +278,20 @@ def _prepare_stats(
                 skipped=skipped,
             )
         )
-        if skipped is None:
-            testable.append(column)
-    return stats, testable
+    return stats
 
 
-def _evidently_table(
-    ref_t: pd.DataFrame,
-    cur_t: pd.DataFrame,
-    kinds: dict[str, str],
-    columns: list[str],
-    stats: list[FeatureStat],
-    with_report: bool,
-) -> tuple[Any, dict[str, float], float]:
-    """Evidently's statistic per column, with recloop's per-column methods and thresholds.
-
-    With ``with_report`` a DataDriftPreset report runs (its snapshot makes the HTML);
-    otherwise Evidently's stat-test functions run directly: the same numbers without the
-    plot rendering that costs ~75% of a report's time.
-    """
-    table = stats[0].feature.split(".")[0]
-    by_col = {s.feature.split(".", 1)[1]: s for s in stats}
-    if not with_report:
-        return None, _stattest_scores(ref_t, cur_t, kinds, columns, by_col, table), float("nan")
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
-
-    definition = DataDefinition(
-        numerical_columns=[c for c in columns if kinds[c] == "numerical"],
-        categorical_columns=[c for c in columns if kinds[c] == "categorical"],
+def _testable(table: str, kinds: dict[str, str], stats: list[FeatureStat]) -> TableColumns:
+    """The columns Evidently tests: alarm ones (counted) and watch-only ones (plotted)."""
+    tested = {s.feature.split(".", 1)[1]: s for s in stats if s.skipped is None}
+    return TableColumns(
+        table=table,
+        kinds=kinds,
+        alarm=[c for c, s in tested.items() if s.alarm],
+        watch=[c for c, s in tested.items() if not s.alarm],
+        method={c: s.method for c, s in tested.items()},
+        threshold={c: s.threshold for c, s in tested.items()},
     )
-    preset = DataDriftPreset(
-        columns=columns,
-        per_column_method={c: by_col[c].method for c in columns},
-        per_column_threshold={c: by_col[c].threshold for c in columns},
-    )
-    snapshot = Report([preset]).run(
-        Dataset.from_pandas(cur_t[columns], data_definition=definition),  # current first
-        Dataset.from_pandas(ref_t[columns], data_definition=definition),
-    )
-    scores: dict[str, float] = {}
-    share = float("nan")
-    for metric in snapshot.dict()["metrics"]:
-        config = metric["config"]
-        if config["type"].endswith("ValueDrift"):
-            scores[f"{table}.{config['column']}"] = float(metric["value"])
-        elif config["type"].endswith("DriftedColumnsCount"):
-            share = float(metric["value"]["share"])
-    return snapshot, scores, share
-
-
-def _stattest_scores(
-    ref_t: pd.DataFrame,
-    cur_t: pd.DataFrame,
-    kinds: dict[str, str],
-    columns: list[str],
-    by_col: dict[str, FeatureStat],
-    table: str,
-) -> dict[str, float]:
-    """Evidently's registered stat tests called directly (what ValueDrift computes)."""
-    from evidently.legacy.calculations.stattests.registry import get_stattest
-    from evidently.legacy.core import ColumnType
-
-    scores = {}
-    for column in columns:
-        kind = ColumnType.Numerical if kinds[column] == "numerical" else ColumnType.Categorical
-        ref_col, cur_col = ref_t[column].dropna(), cur_t[column].dropna()
-        test = get_stattest(ref_col, cur_col, kind, by_col[column].method)
-        result = test(ref_col, cur_col, kind, by_col[column].threshold)
-        scores[f"{table}.{column}"] = float(result.drift_score)
-    return scores
 
 
 def _describe(ref_col: pd.Series, cur_col: pd.Series, kind: str) -> tuple[str, str]:

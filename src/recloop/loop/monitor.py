@@ -5,12 +5,14 @@ Shared by ``recloop drift`` and the ``monitor`` flow (``recloop.loop.flows``), w
 wraps it. The continual step, which already holds its windows and events, calls
 ``run_drift_check`` and ``decide_retrain`` directly instead. The champion's age is read on
 the data clock (``recloop.clock``): the end of the current window against the end of the
-champion's training window.
+champion's training window. The report goes to a run in the drift experiment, named by the
+checked window like a loop step's (``recloop.loop.provenance.monitor_drift_run``).
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +23,7 @@ from recloop.data.store import load_events, load_items
 from recloop.drift.detect import DriftResult, Window, run_drift_check
 from recloop.drift.triggers import TriggerDecision, decide_retrain
 from recloop.errors import UnusableInputError
+from recloop.loop.provenance import monitor_drift_run
 from recloop.notify import AlertOutcome, NextStep, notify_drift
 from recloop.registry import ModelVersionInfo, get_champion
 from recloop.settings import Settings
@@ -91,16 +94,19 @@ def check_store(
     """
     champion = get_champion(settings)
     reference, current, ref_events, cur_events = _windows(settings, champion, reference, current)
-    result = run_drift_check(
-        settings,
-        ref_events,
-        cur_events,
-        load_items(settings),
-        champion=champion,
-        reference_window=reference,
-        current_window=current,
-        save_report=save_report,
-    )
+    checked = champion.version if champion else None
+    run = monitor_drift_run(settings, current, checked) if save_report else nullcontext()
+    with run:  # the report goes to the drift experiment, like a loop step's
+        result = run_drift_check(
+            settings,
+            ref_events,
+            cur_events,
+            load_items(settings),
+            champion=champion,
+            reference_window=reference,
+            current_window=current,
+            save_report=save_report,
+        )
     new_events = None
     if champion is not None and champion.window_end is not None:
         new_events = len(load_events(settings, champion.window_end, None))

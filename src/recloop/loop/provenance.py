@@ -6,8 +6,10 @@ another process, finds the same ones:
 
 - :func:`drift_run` opens the drift check's MLflow run in its own experiment
   (``registry.drift_experiment_name``), named by the checked window and tagged with the
-  step's run key and the champion version it compared against; the drift check logs its
-  report into it (``recloop.drift.report.log_to_mlflow`` uses the active run);
+  step's run key and the champion version it compared against; the drift check stores its
+  report in it (``recloop.drift.report.store_report`` uses the active run);
+  :func:`monitor_drift_run` does the same for a check outside a loop step (``recloop
+  drift``, the monitor flow);
 - :func:`find_drift_run` finds that run again by the run key;
 - :func:`current_flow_run` reads the Prefect flow run the code runs in (none outside one).
 """
@@ -20,6 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from recloop.drift.report import DETECTED_TAG as DRIFT_DETECTED_TAG
+from recloop.drift.verdict import verdict_words
 from recloop.loop.plan import StepPlan
 from recloop.registry.describe import window_dates
 from recloop.registry.tags import TAG_CHECKED_VERSION, TAG_RUN_KEY, TAG_STAGE, TAG_STEP_WINDOW
@@ -29,22 +33,43 @@ from recloop.tracking.links import prefect_flow_run_url, prefect_ui_base
 
 log = logging.getLogger(__name__)
 
-DRIFT_DETECTED_TAG = "recloop.drift.detected"  # written by recloop.drift.report
-
 
 @contextmanager
 def drift_run(settings: Settings, plan: StepPlan, window_start: int) -> Iterator[Any]:
     """The drift check's own MLflow run (or nothing when drift is not logged to MLflow)."""
+    checked = plan.parent.version if plan.parent else None
+    with _drift_experiment_run(
+        settings, (window_start, plan.window_end), checked, {TAG_RUN_KEY: plan.run_key}
+    ) as run:
+        yield run
+
+
+@contextmanager
+def monitor_drift_run(
+    settings: Settings, window: tuple[int, int], checked_version: str | None
+) -> Iterator[Any]:
+    """The MLflow run of a check outside a loop step, in the same drift experiment."""
+    with _drift_experiment_run(settings, window, checked_version, {}) as run:
+        yield run
+
+
+@contextmanager
+def _drift_experiment_run(
+    settings: Settings,
+    window: tuple[int, int],
+    checked: str | None,
+    extra_tags: dict[str, str],
+) -> Iterator[Any]:
+    """A run in ``registry.drift_experiment_name`` named and tagged by the checked window."""
     if not settings.drift.log_to_mlflow:
         yield None
         return
     import mlflow
 
     experiment_id = configure_mlflow(settings, settings.registry.drift_experiment_name)
-    checked = plan.parent.version if plan.parent else None
-    window = window_dates(window_start, plan.window_end)
-    name = f"drift {window}" + (f" vs v{checked}" if checked else "")
-    tags = {TAG_STAGE: "drift", TAG_RUN_KEY: plan.run_key, TAG_STEP_WINDOW: window}
+    dates = window_dates(*window)
+    name = f"drift {dates}" + (f" vs v{checked}" if checked else "")
+    tags = {TAG_STAGE: "drift", TAG_STEP_WINDOW: dates, **extra_tags}
     if checked:
         tags[TAG_CHECKED_VERSION] = checked
     try:
@@ -77,7 +102,7 @@ def find_drift_run(settings: Settings, plan: StepPlan) -> dict[str, str | None]:
         return {}
     run = runs[0]
     detected = run.data.tags.get(DRIFT_DETECTED_TAG)
-    verdict = {"true": "drift detected", "false": "no drift"}.get(detected or "", "drift check")
+    verdict = verdict_words(detected == "true") if detected in ("true", "false") else "drift check"
     return {
         "drift_run_id": run.info.run_id,
         "drift_experiment_id": run.info.experiment_id,

@@ -1,11 +1,13 @@
 """The text of a drift alert: right (its count is its list) and actionable (what, how much,
 which windows, which champion, what happens next, where the report is).
 
-One line per drifted feature says the test, the statistic against its threshold and the
-change in words (``mean 3.53 -> 4.12 (higher)``). The headline counts the alarm features
-that drifted, the ones that decided the verdict; the list is exactly those, cut at
-``MAX_FEATURES_IN_ALERT`` with ``+N more``. Watch-only features that moved are named on a
-line of their own and never counted.
+The verdict is stated in the words of recloop's report page and summary
+(``recloop.drift.verdict.verdict_line``: the count and recloop's rule). One line per drifted
+feature says the test, the statistic against its threshold and the change in words
+(``mean 3.53 -> 4.12 (higher)``). The headline counts the alarm features that drifted, the
+ones that decided the verdict; the list is exactly those, cut at ``MAX_FEATURES_IN_ALERT``
+with ``+N more``. Watch-only features that moved are named on a line of their own and never
+counted; features with too few rows are named as "not tested", with the row counts.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from recloop.drift.detect import DriftResult, FeatureStat
 from recloop.drift.policy import PVALUE_METHODS
 from recloop.drift.triggers import TriggerDecision
+from recloop.drift.verdict import DETECTED, untested_line, verdict_line
 from recloop.notify.links import mlflow_run_link
 from recloop.settings import Settings
 
@@ -77,10 +80,9 @@ def format_drift_alert(
         _bare(name) for name in result.drifted_features if name not in names
     ]
     n = len(drifted)
-    title = f"recloop drift detected: {n} feature{'s' if n != 1 else ''} drifted"
+    title = f"recloop {DETECTED}: {n} feature{'s' if n != 1 else ''} drifted"
     if why:
         title += f" ({why})"
-    tested = sum(1 for s in result.feature_stats if s.alarm and s.skipped is None)
     model = settings.registry.model_name if settings is not None else "the model"
     champion = (
         f"champion version {result.champion_version}"
@@ -88,8 +90,8 @@ def format_drift_alert(
         else "no champion yet"
     )
     lines = [
-        f"{n} of {tested or n} alarm features drifted ({result.share_drifted:.0%}) "
-        f"for {model}, {champion}.",
+        verdict_line(result),
+        f"Model: {model}, {champion}.",
         f"Windows: reference {window_dates(result.reference_window)}, "
         f"current {window_dates(result.current_window)} (UTC).",
     ]
@@ -99,6 +101,9 @@ def format_drift_alert(
     watch = [s.feature for s in result.feature_stats if s.drifted and not s.alarm]
     if watch:
         lines.append(f"Also moved, watch-only (not counted): {', '.join(watch)}")
+    untested = untested_line(result)
+    if untested:
+        lines.append(untested)
     if decision is not None:
         verdict = "retrain" if decision.should_retrain else "no retrain"
         reasons = "; ".join(decision.reasons)
@@ -120,6 +125,7 @@ def format_resolved(
         [
             f"No alarm feature drifts any more in the current window "
             f"{window_dates(result.current_window)} (UTC).",
+            verdict_line(result),
             f"The episode began {started}; it had drifted: {features}.",
             f"Champion version: {result.champion_version or '(none)'}.",
             report_line(result, settings),
