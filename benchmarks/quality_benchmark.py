@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/quality_benchmark.py                      # every dataset, hybrid
     .venv/bin/python benchmarks/quality_benchmark.py --arms hybrid text id   # the ablation
     .venv/bin/python benchmarks/quality_benchmark.py --datasets amazon-beauty --cold-start
+    .venv/bin/python benchmarks/quality_benchmark.py --eval-speed amazon-beauty=DIR/model \
+        --eval-speed movielens-1m=DIR2/model           # evaluation speed of trained models
 
 Each run (dataset x item-tower arm x protocol) trains in a child process of its own, so its
 peak memory (``ru_maxrss``) is its own, with the defaults of ``recloop.settings`` except
@@ -29,6 +31,11 @@ reported training seconds then include every attempt's, ``recloop.training`` acc
 
 Prints one Markdown table (and writes JSON to ``--out``). Timings are wall clock on whatever
 the machine is doing: on a shared machine they are upper bounds.
+
+``--eval-speed DATASET=MODEL_DIR`` trains nothing: it times the leave-one-out evaluation of a
+trained model (every test user, full ranking of the catalogue, every metric; best of
+``--repeats``) against ``EVAL_TARGET_SECONDS`` and prints each repeat with the load average
+it ran under (the targets are for 2 cores; another job on them shows in the load).
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ DATASETS = ("movielens-100k", "movielens-1m", "amazon-beauty")
 ARMS = {"hybrid": {}, "text": {"hybrid": False}, "id": {"use_text": False}}
 COLD_START_CUTOFF_SHARE = 0.95  # next-window protocol: train on the first 95% of events
 K = 10
+# Full-ranking evaluation of every leave-one-out test user on 2 cores (issue 17's targets).
+EVAL_TARGET_SECONDS = {"movielens-1m": 5.0, "amazon-beauty": 10.0}
 
 
 def _peak_gib() -> float:
@@ -160,6 +169,43 @@ def run_child(dataset: str, arm: str, protocol: str) -> dict:
     return row
 
 
+def eval_speed(dataset: str, model_dir: Path, repeats: int) -> dict:
+    """Seconds to evaluate a trained model on every leave-one-out test user (no training).
+
+    The cost does not depend on the weights: any model with the dataset's catalogue and
+    user-tower length (a one-epoch run will do) measures it.
+    """
+    import pandas as pd
+
+    from recloop.data.datasets import load_dataset
+    from recloop.evaluation.protocols import leave_one_out, loo_cases
+
+    settings = _settings(Path(tempfile.mkdtemp(prefix=f"eval-speed-{dataset}-")), "hybrid")
+    data = load_dataset(settings, dataset)
+    split = leave_one_out(data.events)
+    cases, seen = loo_cases(split, "test"), pd.concat([split.train, split.valid])
+    seconds, loads = [], []
+    for _ in range(repeats):
+        result, took = _evaluate(model_dir, cases, data.items, seen)
+        seconds.append(round(took, 2))
+        loads.append(round(os.getloadavg()[0], 2))
+        print(f"{dataset}: eval {took:.2f}s at load {loads[-1]}", file=sys.stderr, flush=True)
+    import torch  # after recloop's import, which sets how its threads wait
+
+    return {
+        "dataset": dataset,
+        "model_dir": str(model_dir),
+        "cases": result.n_cases,
+        "eval_seconds": seconds,
+        "best_seconds": min(seconds),
+        "target_seconds": EVAL_TARGET_SECONDS.get(dataset),
+        "load_average": loads,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "ndcg@10": result.metrics[f"ndcg@{K}"],
+    }
+
+
 def published_rows(dataset: str) -> list[dict]:
     """The published results a dataset's README gives (a Markdown table or a sentence)."""
     readme = Path(os.environ["RECLOOP_DATA_DIR"]) / dataset / "README.md"
@@ -243,9 +289,23 @@ def main() -> None:
     parser.add_argument("--no-loo", action="store_true", help="skip leave-one-out")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/quality.json")
     parser.add_argument("--child", nargs=3, metavar=("DATASET", "ARM", "PROTOCOL"))
+    parser.add_argument(
+        "--eval-speed",
+        action="append",
+        default=[],
+        metavar="DATASET=MODEL_DIR",
+        help="time the evaluation of a trained model instead (repeatable; trains nothing)",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="--eval-speed repeats")
     args = parser.parse_args()
     if args.child:
         print("RESULT " + json.dumps(run_child(*args.child)), flush=True)
+        return
+    if args.eval_speed:
+        for spec in args.eval_speed:
+            dataset, _, model_dir = spec.partition("=")
+            row = eval_speed(dataset, Path(model_dir), args.repeats)
+            print(json.dumps(row), flush=True)
         return
     protocols = ([] if args.no_loo else ["loo"]) + (["cold"] if args.cold_start else [])
     rows = json.loads(args.out.read_text()) if args.out.exists() else []

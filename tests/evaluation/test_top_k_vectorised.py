@@ -41,6 +41,21 @@ def test_block_top_k_equals_a_per_row_stable_sort(scores, k, as_float32):
     np.testing.assert_array_equal(scores, before)  # the caller's scores are not changed
 
 
+def test_catalog_wide_rows_with_ties_at_the_cut():
+    """Rows as wide as a catalog, where the k-th score is shared by many columns (the
+    selection alone would cut them arbitrarily), plus all-NaN and nearly empty rows."""
+    from recloop.evaluation.harness import top_k_columns
+
+    rng = np.random.default_rng(0)
+    scores = np.round(rng.standard_normal((64, 5000)), 1).astype(np.float32)
+    scores[::7, ::3] = -np.inf
+    scores[5] = np.nan
+    scores[6] = -np.inf
+    scores[6, [17, 4000]] = 1.0
+    for k in (1, 10, 100):
+        np.testing.assert_array_equal(top_k_columns(scores, k), reference_top_k(scores, k))
+
+
 def test_full_ranking_of_a_tied_baseline_on_movielens(movielens):
     """Popularity ranks every user with the same ties; seen items excluded per user."""
     from recloop.evaluation.baselines import build_baseline

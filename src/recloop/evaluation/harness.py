@@ -224,7 +224,6 @@ def rank_top_k(
             raise UnusableInputError(
                 f"scorer returned shape {scores.shape}, expected {(stop - start, len(item_ids))}"
             )
-        scores[np.isnan(scores)] = -np.inf
         cells = _excluded_cells([cases.exclude[r] for r in rows], item_ids, order)
         scores[cells] = -np.inf
         columns_top = top_k_columns(scores, k)
@@ -237,37 +236,49 @@ def rank_top_k(
 def top_k_columns(scores: np.ndarray, k: int) -> np.ndarray:
     """Columns of the k highest finite scores per row, ties to the lower column; -1 pads.
 
-    Array operations over the whole block (no per-row Python): a partition finds each
-    row's k-th score, every column above it is in, and of the columns tied at it the
-    lowest ones fill the remaining places; the chosen few are then ordered exactly
-    (score descending, column ascending).
+    Array operations over the whole block (no per-row Python): ``torch.topk`` finds each
+    row's k best (several times faster than ``np.partition`` on a catalog-wide row); which
+    of several columns tied at the k-th score it returns is unspecified, so the few rows
+    with more such ties than places are ranked again exactly (every column above the k-th
+    score is in, the lowest tied columns fill the rest); the chosen k are then ordered
+    exactly (score descending, column ascending).
     """
+    import torch  # loaded already wherever a model scores; topk is its fastest selection
+
     n, m = scores.shape
     k_eff = min(k, m)
     ranked = np.full((n, k), -1, dtype=np.int64)
     if n == 0 or k_eff == 0:
         return ranked
-    odd = np.isnan(scores) | (scores == np.inf)  # only finite scores are ranked
-    work = np.where(odd, -np.inf, scores) if odd.any() else scores
-    if k_eff < m:
-        kth = np.partition(work, m - k_eff, axis=1)[:, m - k_eff : m - k_eff + 1]
-        chosen = work > kth
-        tied = work == kth
-        room = k_eff - chosen.sum(axis=1, keepdims=True)
-        crowded = np.flatnonzero(tied.sum(axis=1) > room[:, 0])
-        chosen |= tied
-        if len(crowded):  # more columns tied at the k-th score than places: lowest first
-            ties = tied[crowded]
-            chosen[crowded] &= ~ties | (np.cumsum(ties, axis=1) <= room[crowded])
-        chosen &= work > -np.inf
-    else:
-        chosen = work > -np.inf
-    rows, columns = np.nonzero(chosen)
-    order = np.lexsort((columns, -work[rows, columns], rows))
-    rows, columns = rows[order], columns[order]
-    rank = np.arange(len(rows)) - np.searchsorted(rows, rows)
-    ranked[rows, rank] = columns
+    finite_or_low = scores < np.inf  # False for NaN and +inf: only finite scores are ranked
+    work = scores if finite_or_low.all() else np.where(finite_or_low, scores, -np.inf)
+    work = np.ascontiguousarray(work)
+    values, columns = (t.numpy() for t in torch.topk(torch.from_numpy(work), k_eff, dim=1))
+    kth = values[:, -1:]
+    # More columns at or above the k-th score than places: ties the selection cut arbitrarily.
+    crowded = np.flatnonzero(
+        (kth[:, 0] > -np.inf) & (np.count_nonzero(work >= kth, axis=1) > k_eff)
+    )
+    if len(crowded):
+        values, columns = values.copy(), columns.copy()
+        values[crowded], columns[crowded] = _lowest_ties_first(work[crowded], kth[crowded], k_eff)
+    rows = np.repeat(np.arange(n), k_eff)
+    values, columns = values.ravel(), columns.ravel()
+    order = np.lexsort((columns, -values, rows))
+    values, columns = values[order].reshape(n, k_eff), columns[order].reshape(n, k_eff)
+    ranked[:, :k_eff] = np.where(values > -np.inf, columns, -1)
     return ranked
+
+
+def _lowest_ties_first(work: np.ndarray, kth: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(values, columns) (rows, k) of each row's k best, ties at ``kth`` to the lowest columns:
+    for rows whose k-th score is finite and shared by more columns than places remain."""
+    above = work > kth
+    tied = work == kth
+    room = k - above.sum(axis=1, keepdims=True)
+    chosen = above | (tied & (np.cumsum(tied, axis=1) <= room))
+    rows, columns = np.nonzero(chosen)  # exactly k per row, in row order
+    return work[rows, columns].reshape(-1, k), columns.reshape(-1, k)
 
 
 def _excluded_cells(exclude: Sequence[np.ndarray], item_ids: np.ndarray, order: np.ndarray):

@@ -14,10 +14,12 @@ dot product with every item vector (full softmax over the catalog).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -114,15 +116,8 @@ class RecommenderNet(nn.Module):
         scenario of the next event); it is added to the state, so a scenario shifts which
         items score high without another forward pass.
         """
-        _batch, length = sequences.shape
-        if length > self.config.max_len:
-            sequences = sequences[:, -self.config.max_len :]
-            length = self.config.max_len
-        pad = sequences == 0
-        positions = torch.arange(length - 1, -1, -1, device=sequences.device)
-        x = item_vectors[sequences] * math.sqrt(self.config.hidden_dim)
-        x = x + self.position_embedding(positions).unsqueeze(0)
-        x = self.input_dropout(x) * (~pad).unsqueeze(-1)
+        x, pad = self._embed(sequences, item_vectors)
+        length = x.shape[1]
         mask = _attention_mask(pad, self.config.num_heads)
         states = self.final_norm(self.user_encoder(x, mask=mask))
         if scenarios is not None:
@@ -132,9 +127,114 @@ class RecommenderNet(nn.Module):
                 states = states + self.scenario_embedding(scenarios).unsqueeze(1)
         return states
 
-    def logits(self, states: torch.Tensor, item_vectors: torch.Tensor) -> torch.Tensor:
-        """Scores of every catalog item (padding column dropped): (..., n_items)."""
-        return states @ item_vectors[1:].T / self.config.temperature
+    def last_states(
+        self,
+        sequences: torch.Tensor,
+        item_vectors: torch.Tensor,
+        scenarios: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``user_states(...)[:, -1]`` (B, d) at a fraction of the cost: what scoring needs.
+
+        Every layer but the last must run over all positions (they are the last layer's
+        keys and values), but the last layer is needed for the final query only: one
+        query over the keys, one feed-forward row per user. The layers' arithmetic is
+        written out (``_pre_norm_layer``) so attention goes through
+        ``scaled_dot_product_attention`` with one mask shared by the heads; the encoder's
+        own fast path materialises a float mask per head and took up to twice as long on
+        long histories (200 events). ``scenarios``: (B,) or (B, L) (its last column is read).
+        """
+        x, pad = self._embed(sequences, item_vectors)
+        length = x.shape[1]
+        # (B, 1, L, L), True where a query may attend: causal, no padding keys, always itself
+        allowed = ~(_causal_blocked(length, x.device) | pad.unsqueeze(1))
+        allowed = (allowed | _diagonal(length, x.device)).unsqueeze(1)
+        *below, top = self.user_encoder.layers
+        for layer in below:
+            x = _pre_norm_layer(layer, x, allowed)
+        states = self.final_norm(_pre_norm_layer(top, x, allowed, last_only=True)[:, -1])
+        if scenarios is not None:
+            states = states + self.scenario_embedding(
+                scenarios[:, -1] if scenarios.dim() == 2 else scenarios
+            )
+        return states
+
+    def _embed(
+        self, sequences: torch.Tensor, item_vectors: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encoder input (B, L, d) of the last ``max_len`` columns and their padding (B, L)."""
+        length = sequences.shape[1]
+        if length > self.config.max_len:
+            sequences = sequences[:, -self.config.max_len :]
+            length = self.config.max_len
+        pad = sequences == 0
+        positions = torch.arange(length - 1, -1, -1, device=sequences.device)
+        x = item_vectors[sequences] * math.sqrt(self.config.hidden_dim)
+        x = x + self.position_embedding(positions).unsqueeze(0)
+        return self.input_dropout(x) * (~pad).unsqueeze(-1), pad
+
+    def logits(
+        self, states: torch.Tensor, item_vectors: torch.Tensor, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Scores of every catalog item (padding column dropped): (..., n_items).
+
+        ``out`` (B, n_items), e.g. a view of the caller's result array, receives the scores
+        without an intermediate (B, n_items) tensor and copy: what full-catalog scoring of
+        many users spends its memory bandwidth on.
+        """
+        if out is None:
+            return states @ item_vectors[1:].T / self.config.temperature
+        torch.matmul(states, item_vectors[1:].T, out=out)
+        if self.config.temperature != 1.0:
+            out /= self.config.temperature
+        return out
+
+
+def _pre_norm_layer(
+    layer: nn.TransformerEncoderLayer,
+    x: torch.Tensor,
+    allowed: torch.Tensor,
+    *,
+    last_only: bool = False,
+) -> torch.Tensor:
+    """``layer(x, src_mask=...)`` of a ``norm_first`` encoder layer, written out.
+
+    ``allowed`` (B, 1, L, L) is True where a query may attend. ``last_only``: only the
+    last position's output (B, 1, d), whose query still attends over every position.
+    Dropouts act as the layer's own (no-ops in eval mode).
+    """
+    attn = layer.self_attn
+    batch, length, dim = x.shape
+    heads = attn.num_heads
+    h = layer.norm1(x)
+    weight, bias = attn.in_proj_weight, attn.in_proj_bias
+    if last_only:
+        x, allowed = x[:, -1:], allowed[:, :, -1:]
+        q = F.linear(h[:, -1:], weight[:dim], bias[:dim])
+        kv = F.linear(h, weight[dim:], bias[dim:])
+    else:
+        qkv = F.linear(h, weight, bias)
+        q, kv = qkv[..., :dim], qkv[..., dim:]
+    q = q.reshape(batch, -1, heads, dim // heads).transpose(1, 2)
+    k, v = kv.reshape(batch, length, 2, heads, dim // heads).permute(2, 0, 3, 1, 4)
+    attended = F.scaled_dot_product_attention(
+        q, k, v, attn_mask=allowed, dropout_p=attn.dropout if layer.training else 0.0
+    )
+    attended = attn.out_proj(attended.transpose(1, 2).reshape(batch, -1, dim))
+    x = x + layer.dropout1(attended)
+    ff = layer.linear2(layer.dropout(layer.activation(layer.linear1(layer.norm2(x)))))
+    return x + layer.dropout2(ff)
+
+
+@functools.lru_cache(maxsize=64)
+def _causal_blocked(length: int, device: torch.device) -> torch.Tensor:
+    """(L, L) bool: keys after each query (built once per length, not per batch)."""
+    return torch.triu(torch.ones(length, length, dtype=torch.bool, device=device), diagonal=1)
+
+
+@functools.lru_cache(maxsize=64)
+def _diagonal(length: int, device: torch.device) -> torch.Tensor:
+    """(L, L) bool: each query's own position."""
+    return torch.eye(length, dtype=torch.bool, device=device)
 
 
 def _attention_mask(pad: torch.Tensor, num_heads: int) -> torch.Tensor:
@@ -144,8 +244,6 @@ def _attention_mask(pad: torch.Tensor, num_heads: int) -> torch.Tensor:
     would give NaN attention weights.
     """
     length = pad.shape[1]
-    causal = torch.triu(torch.ones(length, length, dtype=torch.bool, device=pad.device), diagonal=1)
-    blocked = causal.unsqueeze(0) | pad.unsqueeze(1)
-    eye = torch.eye(length, dtype=torch.bool, device=pad.device).unsqueeze(0)
-    blocked = blocked & ~eye
+    blocked = _causal_blocked(length, pad.device).unsqueeze(0) | pad.unsqueeze(1)
+    blocked = blocked & ~_diagonal(length, pad.device).unsqueeze(0)
     return blocked.repeat_interleave(num_heads, dim=0)

@@ -144,7 +144,7 @@ def _validation_batches(
             left_pad([c.history for c in chunk], net.config.max_len), device=device
         )
         scen = torch.as_tensor([c.scenario for c in chunk], device=device)
-        states = net.user_states(seqs, vectors, scen)[:, -1]
+        states = net.last_states(seqs, vectors, scen)
         logits = net.logits(states, vectors).float()
         log_probs = torch.log_softmax(logits, dim=-1)
         at, columns = _ragged_cells([c.targets for c in chunk], device)
