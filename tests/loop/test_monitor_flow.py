@@ -56,7 +56,8 @@ def test_monitor_flow_emits_event_publishes_artifact_and_survives_a_dead_webhook
         run.state.message.startswith("drift detected in ") and "events.value" in run.state.message
     )
     assert "retrain: yes" in run.state.message
-    summaries = [a for a in artifacts if a.key == "recloop-drift"]
+    # This run's summary (continual runs in the same Prefect session publish one too).
+    summaries = [a for a in artifacts if a.key == "recloop-drift" and a.flow_run_id == run.id]
     assert summaries and "## recloop drift check: drift detected" in summaries[0].data
     url = f"{PREFECT_API_URL.value()}/events/filter"
     body = {"filter": {"event": {"name": [flows_monitor.DRIFT_EVENT]}}, "limit": 10}
