@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -334,16 +334,6 @@ def _publish_docs(settings: Settings, report: IngestReport, verdicts: Verdicts) 
     """Data Docs for the batch's GX results, with the report's counts shown next to them."""
     from recloop.validation.docs import BatchSummary, publish_data_docs
 
-    batch = BatchSummary(
-        kind=report.kind,
-        batch_id=report.batch_id,
-        source=report.source,
-        status=report.status,
-        received=report.received,
-        accepted=report.accepted,
-        quarantined=report.quarantined,
-        duplicates=report.duplicates,
-        reasons=report.reasons,
-        warnings=report.warnings,
-    )
+    # The validation layer sits below this one, so it has its own record of the same counts.
+    batch = BatchSummary(**{f.name: getattr(report, f.name) for f in fields(BatchSummary)})
     return publish_data_docs(settings, batch, verdicts.results)
