@@ -18,6 +18,7 @@ from pathlib import Path
 
 from recloop.data.ingest import IngestReport
 from recloop.drift import DriftResult, TriggerDecision
+from recloop.drift.verdict import verdict_words
 from recloop.gate import GateDecision
 from recloop.loop.outcome import StepOutcome, StepStatus
 from recloop.loop.plan import StepPlan
@@ -138,15 +139,19 @@ def plan_line(plan: StepPlan | None) -> str:
 
 
 def drift_verdict(result: DriftResult | None) -> str:
-    """``drift detected in 2 features (rating, genre)`` / ``no drift`` / ``not checked``."""
+    """``drift detected in 2 features (rating, genre)`` / ``no drift`` / ``not checked``.
+
+    The leading words are the drift report's and the alert's (``recloop.drift.verdict``).
+    """
     if result is None:
         return "not checked (no reference or no current events)"
+    words = verdict_words(result.drift_detected)
     if not result.drift_detected:
-        return f"no drift ({len(result.drifted_features)} drifted features)"
+        return f"{words} ({len(result.drifted_features)} drifted features)"
     named = ", ".join(result.drifted_features[:MAX_FEATURES_NAMED])
     more = "…" if len(result.drifted_features) > MAX_FEATURES_NAMED else ""
     return (
-        f"drift detected in {len(result.drifted_features)} features ({named}{more}; "
+        f"{words} in {len(result.drifted_features)} features ({named}{more}; "
         f"share of alarm features {result.share_drifted:.0%})"
     )
 
