@@ -90,7 +90,7 @@ def validate(
     columns = [c for c in frame.columns if c in referenced_columns(kind, frozenset(conditions))]
     verdicts = Verdicts()
     for start in range(0, len(frame), chunk_rows):
-        chunk = frame.iloc[start : start + chunk_rows][columns]
+        chunk = numpy_backed(frame.iloc[start : start + chunk_rows][columns])
         result = validation.run(
             batch_parameters={"dataframe": chunk},
             expectation_parameters=parameters,
@@ -101,6 +101,23 @@ def validate(
     _apply_suppressions(verdicts, kind, conditions)
     verdicts.seconds = time.perf_counter() - started
     return verdicts
+
+
+def numpy_backed(chunk: pd.DataFrame) -> pd.DataFrame:
+    """``chunk`` with each nullable integer column that holds no missing value as int64.
+
+    GX compares numpy ``int64``/``float64`` columns in one vectorised call but maps a
+    Python function over every value of a nullable ``Int64`` column (its range checks
+    were a third of validation time). Without missing values the cast is exact and the
+    verdicts are the same; a column with a missing value keeps its type (GX's slower path,
+    still exact).
+    """
+    cast = {
+        name: "int64"
+        for name, column in chunk.items()
+        if isinstance(column.dtype, pd.Int64Dtype) and not column.isna().any()
+    }
+    return chunk.astype(cast) if cast else chunk
 
 
 @lru_cache(maxsize=16)
