@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from recloop.clock import SECONDS_PER_DAY
-from recloop.columns import TIMESTAMP_COL
+from recloop.columns import ITEM_COL, TIMESTAMP_COL
 from recloop.drift.evidently_stats import TableColumns, TableVerdict, evidently_table
 from recloop.drift.features import (
     FEATURE_KINDS,
@@ -162,9 +162,10 @@ def run_drift_check(
         max_model_users=cfg.max_model_users,
         seed=cfg.seed,
     )
-    first_seen = item_first_seen(
-        pd.concat([reference_events, current_events]), items, options.chunk_seconds
-    )
+    # Only the two columns it reads: concatenating whole frames spent seconds per million
+    # rows deciding how to align an all-null column (scenario) value by value.
+    known = [w[[ITEM_COL, TIMESTAMP_COL]] for w in (reference_events, current_events)]
+    first_seen = item_first_seen(pd.concat(known), items, options.chunk_seconds)
     ref = window_features(reference_events, items, reference_window[1], first_seen, options, scorer)
     cur = window_features(current_events, items, current_window[1], first_seen, options, scorer)
     stats, snapshots, verdicts = compare_windows(

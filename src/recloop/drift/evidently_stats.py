@@ -137,7 +137,21 @@ def _stattest_scores(
     for column in spec.columns:
         kind = ColumnType.Numerical if spec.kinds[column] == "numerical" else ColumnType.Categorical
         ref_col, cur_col = ref_t[column].dropna(), cur_t[column].dropna()
+        if kind == ColumnType.Categorical:
+            ref_col, cur_col = _as_categories(ref_col, cur_col)
         test = get_stattest(ref_col, cur_col, kind, spec.method[column])
         result = test(ref_col, cur_col, kind, spec.threshold[column])
         scores[f"{spec.table}.{column}"] = float(result.drift_score)
     return scores
+
+
+def _as_categories(ref_col: pd.Series, cur_col: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Both columns as one pandas categorical type: the same counts, the same statistic.
+
+    Evidently counts categories with ``unique``/``value_counts``, which on Python strings
+    test every value for missing-ness one at a time (seconds per million rows); on codes
+    of a shared categorical type the same counts are array operations.
+    """
+    categories = pd.Index(pd.concat([ref_col, cur_col]).unique())
+    dtype = pd.CategoricalDtype(categories)
+    return ref_col.astype(dtype), cur_col.astype(dtype)
