@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from recloop.drift.features import (
     CHUNK_COL,
@@ -106,3 +108,13 @@ def test_model_signals_rank_the_next_item_among_unseen_items(movielens):
     assert feats.summary["relevance_hit_rate"] == np.mean(hits)
     assert 0 < np.mean(hits) < 1
     assert (feats.tables["model"]["score_top"] >= feats.tables["model"]["score_next"]).all()
+
+
+@given(st.lists(st.integers(-9_000_000_000, 9_000_000_000), min_size=1, max_size=50))
+def test_hour_and_weekday_match_pandas_datetimes(seconds):
+    from recloop.drift.features import hour_and_weekday
+
+    when = pd.to_datetime(pd.Series(seconds, dtype="int64"), unit="s", utc=True)
+    hour, weekday = hour_and_weekday(np.asarray(seconds, dtype="int64"))
+    assert list(hour) == list(when.dt.hour.astype(str))
+    assert list(weekday) == list(when.dt.day_name())

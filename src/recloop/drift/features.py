@@ -198,7 +198,7 @@ def _item_genres(items: pd.DataFrame | None) -> pd.DataFrame:
 
 def _event_table(ev: pd.DataFrame, first_seen: pd.Series, chunk_seconds: int) -> pd.DataFrame:
     """Per-event features (rows in ``ev``'s order)."""
-    when = pd.to_datetime(ev[TIMESTAMP_COL], unit="s", utc=True)
+    hour, weekday = hour_and_weekday(ev[TIMESTAMP_COL].to_numpy(dtype="int64"))
     counts = ev.groupby([CHUNK_COL, ITEM_COL])[ITEM_COL].transform("size")
     # Rank 1 = the chunk's most popular item; ties share the best rank.
     rank = counts.groupby(ev[CHUNK_COL]).rank(method="min", ascending=False)
@@ -208,14 +208,32 @@ def _event_table(ev: pd.DataFrame, first_seen: pd.Series, chunk_seconds: int) ->
         {
             "value": ev[VALUE_COL].astype("float64"),
             "event_type": ev[EVENT_TYPE_COL].fillna("none").astype(str),
-            "hour": when.dt.hour.astype(str),
-            "weekday": when.dt.day_name(),
+            "hour": hour,
+            "weekday": weekday,
             "scenario": ev[SCENARIO_COL].fillna("none").astype(str),
             "item_pop_rank": np.log1p(rank.to_numpy(dtype="float64")),
             "item_is_new": _is_new(ev, first_seen, chunk_seconds),
             "user_gap_hours": np.log1p(gap_hours.to_numpy(dtype="float64")),
         }
     )
+
+
+HOUR_NAMES = np.array([str(h) for h in range(24)], dtype=object)
+DAY_NAMES = np.array(
+    ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"], dtype=object
+)
+
+
+def hour_and_weekday(seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """UTC hour ("0".."23") and English day name of Unix seconds, by integer arithmetic.
+
+    What ``pd.to_datetime(..., unit="s", utc=True).dt.hour.astype(str)`` and
+    ``.dt.day_name()`` give, without a datetime column and a string conversion per row
+    (seconds per million events). Floor division keeps times before 1970 right; 1 Jan 1970
+    was a Thursday.
+    """
+    days = seconds // 86_400
+    return HOUR_NAMES[(seconds // 3600) % 24], DAY_NAMES[(days + 3) % 7]
 
 
 def _is_new(frame: pd.DataFrame, first_seen: pd.Series, chunk_seconds: int) -> np.ndarray:
