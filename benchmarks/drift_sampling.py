@@ -45,27 +45,15 @@ SHIFTED_FEATURE = {  # the feature each injected shift is meant to move
 }
 
 
-def _features(settings, reference: pd.DataFrame, current: pd.DataFrame, items: pd.DataFrame):
-    """Both windows' feature tables, computed as ``run_drift_check`` computes them."""
+def _tables(settings, window: pd.DataFrame, reference, current, items):
+    """``window``'s feature tables as ``run_drift_check`` computes them: first-seen dates
+    over both windows of the check, chunks cut back from the window's end."""
     from recloop.drift.features import item_first_seen, window_features
 
     options = _options(settings)
     both = pd.concat([reference[["item_id", "timestamp"]], current[["item_id", "timestamp"]]])
     first_seen = item_first_seen(both, items, options.chunk_seconds)
-    return (
-        window_features(reference, items, _end(reference), first_seen, options),
-        window_features(current, items, _end(current), first_seen, options),
-    )
-
-
-def _current_features(settings, reference, current, items):
-    """The current window's tables alone (first-seen dates over both windows)."""
-    from recloop.drift.features import item_first_seen, window_features
-
-    options = _options(settings)
-    both = pd.concat([reference[["item_id", "timestamp"]], current[["item_id", "timestamp"]]])
-    first_seen = item_first_seen(both, items, options.chunk_seconds)
-    return window_features(current, items, _end(current), first_seen, options)
+    return window_features(window, items, _end(window), first_seen, options)
 
 
 def _options(settings):
@@ -127,14 +115,14 @@ def power(settings, reference, current, items, fractions, seeds: int) -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     # The reference's tables do not depend on the shift (its items were first seen in it;
     # the shifts only move current events), so they are computed once.
-    ref, _ = _features(settings, reference, current, items)
+    ref = _tables(settings, reference, reference, current, items)
     cases = [("none", 0.0)] + [(s, f) for s in SHIFTED_FEATURE for f in fractions]
     for shift, fraction in cases:
         rng = np.random.default_rng(0)
         shifted, catalog = current, items
         if shift != "none":
             shifted, catalog = SHIFTS[shift](current, items, rng, fraction=fraction)
-        cur = _current_features(settings, reference, shifted, catalog)
+        cur = _tables(settings, shifted, reference, shifted, catalog)
         full_detected, full = _check(ref, cur, policy, UNSAMPLED, 0)
         runs = [_check(ref, cur, policy, max_rows, seed) for seed in range(seeds)]
         feature = SHIFTED_FEATURE.get(shift) or _closest_alarm(policy, full)

@@ -26,6 +26,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from recloop.clock import SECONDS_PER_DAY
 from recloop.columns import (
     EVENT_TYPE_COL,
     FIRST_SEEN_COL,
@@ -232,7 +233,7 @@ def hour_and_weekday(seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     (seconds per million events). Floor division keeps times before 1970 right; 1 Jan 1970
     was a Thursday.
     """
-    days = seconds // 86_400
+    days = seconds // SECONDS_PER_DAY
     return HOUR_NAMES[(seconds // 3600) % 24], DAY_NAMES[(days + 3) % 7]
 
 
