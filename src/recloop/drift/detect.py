@@ -25,6 +25,7 @@ from recloop.drift.features import (
     FEATURE_KINDS,
     FeatureOptions,
     WindowFeatures,
+    as_plain_strings,
     item_first_seen,
     window_features,
 )
@@ -223,8 +224,8 @@ def compare_windows(
     for table, kinds in FEATURE_KINDS.items():
         if table not in ref.tables or table not in cur.tables:
             continue
-        ref_t = _sample(ref.tables[table], max_rows, seed)
-        cur_t = _sample(cur.tables[table], max_rows, seed)
+        ref_t = as_plain_strings(_sample(ref.tables[table], max_rows, seed))
+        cur_t = as_plain_strings(_sample(cur.tables[table], max_rows, seed))
         table_stats = _prepare_stats(table, kinds, ref_t, cur_t, policy)
         spec = _testable(table, kinds, table_stats)
         if spec.columns:

@@ -136,6 +136,27 @@ def assign_chunks(events: pd.DataFrame, end: int, chunk_seconds: int) -> pd.Data
     return out
 
 
+# The columns the feature tables read; a store's frame may carry more.
+_FEATURE_INPUTS = [USER_COL, ITEM_COL, TIMESTAMP_COL, VALUE_COL, EVENT_TYPE_COL, SCENARIO_COL]
+
+
+def chunked_in_order(events: pd.DataFrame, end: int, chunk_seconds: int) -> pd.DataFrame:
+    """``assign_chunks`` of the columns the features read, sorted by chunk, user and time.
+
+    The same rows and order as a stable ``sort_values`` on those three columns; numpy's
+    ``lexsort`` on the integer arrays skips the per-column factorising pandas does first
+    (a second per million rows), and only the needed columns are copied.
+    """
+    ts = events[TIMESTAMP_COL].to_numpy(dtype="int64")
+    chunk = (int(end) - 1 - ts) // int(chunk_seconds)
+    order = np.lexsort((ts, events[USER_COL].to_numpy(dtype="int64"), chunk))
+    columns = {c: events[c].array.take(order) for c in _FEATURE_INPUTS if c in events.columns}
+    chunk = chunk[order]
+    columns[CHUNK_COL] = chunk
+    columns[CHUNK_END_COL] = int(end) - chunk * int(chunk_seconds)
+    return pd.DataFrame(columns, copy=False)
+
+
 def window_features(
     events: pd.DataFrame,
     items: pd.DataFrame | None,
@@ -157,8 +178,7 @@ def window_features(
     Returns:
         WindowFeatures: tables keyed as in ``FEATURE_KINDS`` and a window summary.
     """
-    ev = assign_chunks(events, end, options.chunk_seconds)
-    ev = ev.sort_values([CHUNK_COL, USER_COL, TIMESTAMP_COL], kind="stable").reset_index(drop=True)
+    ev = chunked_in_order(events, end, options.chunk_seconds)
     genres = _item_genres(items)
     tables = {
         "events": _event_table(ev, first_seen, options.chunk_seconds),
@@ -198,25 +218,86 @@ def _item_genres(items: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def _event_table(ev: pd.DataFrame, first_seen: pd.Series, chunk_seconds: int) -> pd.DataFrame:
-    """Per-event features (rows in ``ev``'s order)."""
-    hour, weekday = hour_and_weekday(ev[TIMESTAMP_COL].to_numpy(dtype="int64"))
-    counts = ev.groupby([CHUNK_COL, ITEM_COL])[ITEM_COL].transform("size")
-    # Rank 1 = the chunk's most popular item; ties share the best rank.
-    rank = counts.groupby(ev[CHUNK_COL]).rank(method="min", ascending=False)
-    previous = ev.groupby([CHUNK_COL, USER_COL])[TIMESTAMP_COL].shift(1)
-    gap_hours = (ev[TIMESTAMP_COL] - previous) / SECONDS_PER_HOUR
+    """Per-event features (rows in ``ev``'s order: sorted by chunk, user, time).
+
+    The categorical columns are pandas categoricals here (codes, no Python string per
+    row); ``as_plain_strings`` turns a (sampled) table back into the strings the tests
+    and the report read.
+    """
+    chunk = ev[CHUNK_COL].to_numpy(dtype="int64")
+    users = ev[USER_COL].to_numpy(dtype="int64")
+    ts = ev[TIMESTAMP_COL].to_numpy(dtype="int64")
+    hour, weekday = hour_and_weekday_codes(ts)
+    # The gap to the user's previous event in the same chunk (rows are sorted by chunk,
+    # user, time, so that event is the row before when chunk and user match).
+    same = np.zeros(len(ev), dtype=bool)
+    same[1:] = (chunk[1:] == chunk[:-1]) & (users[1:] == users[:-1])
+    gap_hours = np.full(len(ev), np.nan)
+    gap_hours[1:][same[1:]] = (ts[1:] - ts[:-1])[same[1:]] / SECONDS_PER_HOUR
+    is_new = _is_new(ev, first_seen, chunk_seconds)
     return pd.DataFrame(
         {
             "value": ev[VALUE_COL].astype("float64"),
-            "event_type": ev[EVENT_TYPE_COL].fillna("none").astype(str),
-            "hour": hour,
-            "weekday": weekday,
-            "scenario": ev[SCENARIO_COL].fillna("none").astype(str),
-            "item_pop_rank": np.log1p(rank.to_numpy(dtype="float64")),
-            "item_is_new": _is_new(ev, first_seen, chunk_seconds),
-            "user_gap_hours": np.log1p(gap_hours.to_numpy(dtype="float64")),
+            "event_type": _labels(ev[EVENT_TYPE_COL]),
+            "hour": pd.Categorical.from_codes(hour, categories=HOUR_NAMES),
+            "weekday": pd.Categorical.from_codes(weekday, categories=DAY_NAMES),
+            "scenario": _labels(ev[SCENARIO_COL]),
+            "item_pop_rank": np.log1p(_popularity_rank(chunk, ev[ITEM_COL])),
+            "item_is_new": pd.Categorical.from_codes(
+                is_new.astype("int8"), categories=IS_NEW_NAMES
+            ),
+            "user_gap_hours": np.log1p(gap_hours),
         }
     )
+
+
+def _popularity_rank(chunk: np.ndarray, items: pd.Series) -> np.ndarray:
+    """Each event's item's rank by event count within its chunk; ties share the best rank.
+
+    What ``counts.groupby(chunk).rank(method="min", ascending=False)`` gives over the
+    events' item counts: 1 + the events in the chunk whose item has a higher count,
+    computed on the (chunk, item) table instead of on every event.
+    """
+    item_codes, item_uniques = pd.factorize(items.to_numpy(dtype="int64"))
+    first_chunk = int(chunk.min()) if len(chunk) else 0
+    # One integer per (chunk, item): both are small non-negative codes here.
+    pair_key = (chunk - first_chunk) * max(len(item_uniques), 1) + item_codes
+    codes, pair_keys = pd.factorize(pair_key)
+    counts = np.bincount(codes).astype("int64")
+    pair_chunk = pair_keys // max(len(item_uniques), 1)
+    # Per chunk, pairs by count descending; the events before a pair's first tie are above it.
+    order = np.lexsort((-counts, pair_chunk))
+    sorted_counts, sorted_chunk = counts[order], pair_chunk[order]
+    before = np.cumsum(sorted_counts) - sorted_counts  # events of earlier pairs, all chunks
+    new_chunk = np.r_[True, sorted_chunk[1:] != sorted_chunk[:-1]]
+    chunk_start = np.maximum.accumulate(np.where(new_chunk, before, 0))
+    new_tie = new_chunk | np.r_[True, sorted_counts[1:] != sorted_counts[:-1]]
+    tie_start = np.maximum.accumulate(np.where(new_tie, before, 0))
+    rank = np.empty(len(counts), dtype="float64")
+    rank[order] = tie_start - chunk_start + 1
+    return rank[codes]
+
+
+def _labels(column: pd.Series) -> pd.Categorical:
+    """A text column as a categorical of strings, missing values as "none"."""
+    labels = column.astype("category")
+    labels = labels.cat.rename_categories([str(c) for c in labels.cat.categories])
+    if "none" not in labels.cat.categories:
+        labels = labels.cat.add_categories("none")
+    return labels.fillna("none").array
+
+
+def as_plain_strings(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with its categorical columns as Python strings (object dtype).
+
+    Feature tables keep categoricals while they are large; what is tested and reported
+    (a sample of at most ``drift.max_rows`` rows) is read as plain strings, as Evidently's
+    report and the summaries expect.
+    """
+    categorical = [c for c in table.columns if isinstance(table[c].dtype, pd.CategoricalDtype)]
+    if not categorical:
+        return table
+    return table.astype({c: object for c in categorical})
 
 
 HOUR_NAMES = np.array([str(h) for h in range(24)], dtype=object)
@@ -233,50 +314,104 @@ def hour_and_weekday(seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     (seconds per million events). Floor division keeps times before 1970 right; 1 Jan 1970
     was a Thursday.
     """
+    hour, weekday = hour_and_weekday_codes(seconds)
+    return HOUR_NAMES[hour], DAY_NAMES[weekday]
+
+
+def hour_and_weekday_codes(seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in ``HOUR_NAMES`` and ``DAY_NAMES`` of Unix seconds (see ``hour_and_weekday``)."""
     days = seconds // SECONDS_PER_DAY
-    return HOUR_NAMES[(seconds // 3600) % 24], DAY_NAMES[(days + 3) % 7]
+    return (seconds // 3600) % 24, (days + 3) % 7
+
+
+IS_NEW_NAMES = np.array(["old", "new"], dtype=object)
 
 
 def _is_new(frame: pd.DataFrame, first_seen: pd.Series, chunk_seconds: int) -> np.ndarray:
-    """ "new" when the item was first seen within the chunk the row belongs to."""
+    """True when the item was first seen within the chunk the row belongs to."""
     seen = frame[ITEM_COL].map(first_seen).to_numpy(dtype="float64")
     chunk_start = frame[CHUNK_END_COL].to_numpy(dtype="float64") - chunk_seconds
-    return np.where(seen >= chunk_start, "new", "old")
+    return seen >= chunk_start
 
 
 def _category_table(ev: pd.DataFrame, genres: pd.DataFrame) -> pd.DataFrame:
     """One row per (event, category); events of uncatalogued items count as unknown."""
-    joined = ev[[ITEM_COL]].merge(genres, on=ITEM_COL, how="left")
-    return pd.DataFrame({"category": joined["category"].fillna(UNKNOWN_CATEGORY).to_numpy()})
+    _, codes, names = event_categories(ev[ITEM_COL].to_numpy(dtype="int64"), genres)
+    return pd.DataFrame({"category": pd.Categorical.from_codes(codes, categories=names)})
+
+
+def event_categories(
+    items: np.ndarray, genres: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (event, category of its item) pair, as integer positions.
+
+    What a left merge of the events with ``genres`` on the item id gives (events in order,
+    each item's categories in catalogue order, one unknown row for an item without any),
+    without copying a category string per pair.
+
+    Returns:
+        tuple: the event's row for each pair, the pair's category code and the category
+        names (sorted, ``UNKNOWN_CATEGORY`` among them) the codes index.
+    """
+    names = np.array(sorted({*genres["category"], UNKNOWN_CATEGORY}), dtype=object)
+    genre_items = genres[ITEM_COL].to_numpy(dtype="int64")
+    by_item = np.argsort(genre_items, kind="stable")  # keeps each item's catalogue order
+    genre_codes = pd.Index(names).get_indexer(genres["category"].to_numpy(dtype=object))[by_item]
+    catalogued, first, count = np.unique(
+        genre_items[by_item], return_index=True, return_counts=True
+    )
+    unknown = int(np.searchsorted(names, UNKNOWN_CATEGORY))
+    # A last slot for items without categories: no catalogue rows, the unknown code.
+    position = pd.Index(catalogued).get_indexer(items)
+    position[position < 0] = len(catalogued)
+    count, first = np.r_[count, 0], np.r_[first, len(genre_codes)]
+    genre_codes = np.r_[genre_codes, unknown]
+    repeats = np.maximum(count[position], 1)
+    rows = np.repeat(np.arange(len(items)), repeats)
+    within = np.arange(len(rows)) - np.repeat(np.cumsum(repeats) - repeats, repeats)
+    codes = genre_codes[first[position][rows] + within]
+    return rows, codes.astype("int64"), names
 
 
 def _user_table(ev: pd.DataFrame, genres: pd.DataFrame) -> pd.DataFrame:
-    """Per (user, chunk): activity, mean value, top category, diversity, recency."""
-    keys = [CHUNK_COL, USER_COL]
-    grouped = ev.groupby(keys, sort=True)
-    base = grouped.agg(
-        activity=(ITEM_COL, "size"),
-        mean_value=(VALUE_COL, "mean"),
-        last_ts=(TIMESTAMP_COL, "max"),
-        chunk_end=(CHUNK_END_COL, "first"),
-    )
-    cats = ev[[*keys, ITEM_COL]].merge(genres, on=ITEM_COL, how="left")
-    cats["category"] = cats["category"].fillna(UNKNOWN_CATEGORY)
-    per_cat = cats.groupby([*keys, "category"]).size().rename("n").reset_index()
-    per_cat = per_cat.sort_values([*keys, "n", "category"], ascending=[True, True, False, True])
-    top = per_cat.drop_duplicates(keys).set_index(keys)["category"]
-    share = per_cat["n"] / per_cat.groupby(keys)["n"].transform("sum")
-    entropy = (-share * np.log(share)).groupby([per_cat[k] for k in keys]).sum()
+    """Per (user, chunk): activity, mean value, top category, diversity, recency.
+
+    Rows in (chunk, user) order. ``ev`` is sorted by chunk, user and time, so each
+    (chunk, user) is a run of rows: group sizes, sums and last rows are array operations.
+    The top category is the most frequent (ties: the first name in sorted order); the
+    diversity is the entropy of the category shares over log(number of categories).
+    """
+    chunk = ev[CHUNK_COL].to_numpy(dtype="int64")
+    users = ev[USER_COL].to_numpy(dtype="int64")
+    starts_group = np.ones(len(ev), dtype=bool)
+    starts_group[1:] = (chunk[1:] != chunk[:-1]) | (users[1:] != users[:-1])
+    group = np.cumsum(starts_group) - 1
+    n_groups = int(starts_group.sum())
+    firsts = np.flatnonzero(starts_group)
+    lasts = np.r_[firsts[1:] - 1, len(ev) - 1] if n_groups else firsts
+    activity = np.bincount(group, minlength=n_groups).astype("float64")
+    mean_value = ev[VALUE_COL].astype("float64").groupby(group).mean().to_numpy()
+    last_ts = ev[TIMESTAMP_COL].to_numpy(dtype="int64")[lasts]
+    chunk_end = ev[CHUNK_END_COL].to_numpy(dtype="int64")[firsts]
+
+    rows, codes, names = event_categories(ev[ITEM_COL].to_numpy(dtype="int64"), genres)
+    pair_codes, pair_keys = pd.factorize(group[rows] * len(names) + codes)
+    pair_n = np.bincount(pair_codes).astype("float64")
+    pair_group, pair_category = pair_keys // len(names), pair_keys % len(names)
+    best = np.lexsort((pair_category, -pair_n, pair_group))  # by group: most frequent first
+    first_of_group = np.r_[True, pair_group[best][1:] != pair_group[best][:-1]]
+    top = np.empty(n_groups, dtype="int64")
+    top[pair_group[best][first_of_group]] = pair_category[best][first_of_group]
+    share = pair_n / np.bincount(pair_group, weights=pair_n, minlength=n_groups)[pair_group]
+    entropy = np.bincount(pair_group, weights=-share * np.log(share), minlength=n_groups)
     n_categories = max(genres["category"].nunique(), 2)
     return pd.DataFrame(
         {
-            "activity": np.log1p(base["activity"].to_numpy(dtype="float64")),
-            "mean_value": base["mean_value"].to_numpy(dtype="float64"),
-            "top_category": top.reindex(base.index).fillna(UNKNOWN_CATEGORY).to_numpy(),
-            "category_diversity": (entropy.reindex(base.index) / np.log(n_categories)).to_numpy(),
-            "recency_hours": np.log1p(
-                (base["chunk_end"] - base["last_ts"]) / SECONDS_PER_HOUR
-            ).to_numpy(),
+            "activity": np.log1p(activity),
+            "mean_value": mean_value,
+            "top_category": names[top],
+            "category_diversity": entropy / np.log(n_categories),
+            "recency_hours": np.log1p((chunk_end - last_ts) / SECONDS_PER_HOUR),
         }
     )
 
@@ -291,7 +426,7 @@ def _item_table(ev: pd.DataFrame, first_seen: pd.Series, chunk_seconds: int) -> 
         {
             "popularity": np.log1p(base["n"].to_numpy(dtype="float64")),
             "mean_value": base["mean_value"].to_numpy(dtype="float64"),
-            "is_new": _is_new(base, first_seen, chunk_seconds),
+            "is_new": IS_NEW_NAMES[_is_new(base, first_seen, chunk_seconds).astype("int8")],
         }
     )
 
@@ -307,35 +442,45 @@ def next_item_cases(
     Returns:
         tuple: histories (earlier item ids, oldest first) and the target item per case.
     """
-    keys = [ev[CHUNK_COL], ev[USER_COL]]
-    position = ev.groupby(keys).cumcount().to_numpy()
-    size = ev.groupby(keys)[ITEM_COL].transform("size").to_numpy()
-    is_target = (position == size - 1) & (size >= 2)
-    history_rows = ev.loc[position < size - 1]
-    history_keys = [history_rows[CHUNK_COL], history_rows[USER_COL]]
-    histories = history_rows.groupby(history_keys, sort=True)[ITEM_COL].agg(list)
-    targets = ev.loc[is_target].set_index([CHUNK_COL, USER_COL])[ITEM_COL]
-    histories = histories.reindex(targets.index)
-    cases = [list(map(int, h)) for h in histories], targets.to_numpy(dtype="int64")
+    first, target = case_rows(ev)
+    items = ev[ITEM_COL].to_numpy(dtype="int64")
+    histories = [items[a:b].tolist() for a, b in zip(first, target, strict=True)]
     if with_times:  # when each next event happened: the moment the model is asked
-        return (*cases, ev.loc[is_target, TIMESTAMP_COL].to_numpy(dtype="float64"))
-    return cases
+        times = ev[TIMESTAMP_COL].to_numpy(dtype="float64")[target]
+        return histories, items[target], times
+    return histories, items[target]
+
+
+def case_rows(ev: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of each next-item case of ``ev`` (sorted by chunk, user, time): the first row of
+    the (chunk, user) run and its last row (the target), for runs of at least two events."""
+    chunk = ev[CHUNK_COL].to_numpy(dtype="int64")
+    users = ev[USER_COL].to_numpy(dtype="int64")
+    starts = np.ones(len(ev), dtype=bool)
+    starts[1:] = (chunk[1:] != chunk[:-1]) | (users[1:] != users[:-1])
+    first = np.flatnonzero(starts)
+    last = np.r_[first[1:] - 1, len(ev) - 1] if len(first) else first
+    several = last > first
+    return first[several], last[several]
 
 
 def model_signal_table(ev: pd.DataFrame, scorer: Scorer, options: FeatureOptions) -> pd.DataFrame:
     """The champion's view of the window: score distribution and next-item rank per case.
 
     Seen items are masked before ranking (``Recommender.score`` does not mask them).
-    Cases whose target is not in the scorer's catalog are left out.
+    Cases whose target is not in the scorer's catalog are left out; of the rest, at most
+    ``options.max_model_users`` are drawn (seeded) before any history is built.
 
     Returns:
         pd.DataFrame: ``score_top`` (best score), ``score_next`` (score of the real next
         item), ``next_rank_pct`` (its rank / catalog size, 0 = top) and ``hit`` (in top k).
     """
-    histories, targets, times = next_item_cases(ev, with_times=True)
+    first, target = case_rows(ev)
+    items = ev[ITEM_COL].to_numpy(dtype="int64")
+    times = ev[TIMESTAMP_COL].to_numpy(dtype="float64")
     item_ids = np.asarray(scorer.item_ids)
     position = pd.Series(np.arange(len(item_ids)), index=item_ids)
-    target_pos = position.reindex(targets).to_numpy()
+    target_pos = position.reindex(items[target]).to_numpy()
     keep = np.flatnonzero(~np.isnan(target_pos))
     if len(keep) > options.max_model_users:
         keep = np.sort(
@@ -343,9 +488,9 @@ def model_signal_table(ev: pd.DataFrame, scorer: Scorer, options: FeatureOptions
         )
     rows = [
         _score_cases(
-            [histories[i] for i in batch],
+            [items[first[i] : target[i]].tolist() for i in batch],
             target_pos[batch].astype(int),
-            times[batch],
+            times[target[batch]],
             scorer,
             position,
             options.k,
