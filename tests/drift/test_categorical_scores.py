@@ -15,6 +15,7 @@ from recloop.drift.evidently_stats import TableColumns, evidently_table
 from recloop.drift.features import (
     FEATURE_KINDS,
     FeatureOptions,
+    as_plain_strings,
     item_first_seen,
     window_features,
 )
@@ -53,13 +54,10 @@ def test_distances_equal_evidently_on_the_raw_strings(movielens, week):
     cur = window_features(case.current, case.items, case.current_window[1], seen, options)
     for table in ("events", "categories", "users", "items"):
         spec = _categorical_spec(table)
-        _, scores, _ = evidently_table(
-            ref.tables[table], cur.tables[table], spec, DecisionRule(), with_report=False
-        )
+        ref_t, cur_t = as_plain_strings(ref.tables[table]), as_plain_strings(cur.tables[table])
+        _, scores, _ = evidently_table(ref_t, cur_t, spec, DecisionRule(), with_report=False)
         for column in spec.columns:
-            expected = _evidently_on_strings(
-                ref.tables[table][column].dropna(), cur.tables[table][column].dropna()
-            )
+            expected = _evidently_on_strings(ref_t[column].dropna(), cur_t[column].dropna())
             assert scores[f"{table}.{column}"] == pytest.approx(expected, abs=1e-12)
 
 
@@ -78,3 +76,32 @@ def test_a_category_on_one_side_only_counts_as_in_evidently():
     expected = _evidently_on_strings(ref["event_type"], cur["event_type"])
     assert expected > 0.3
     assert scores["events.event_type"] == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("week", [6, 20])
+def test_the_report_gives_the_no_report_statistics(movielens, week):
+    """The report (categories as shared categoricals) and the direct stat tests agree."""
+    case = week_case(movielens, week)
+    options = FeatureOptions(chunk_seconds=WEEK)
+    seen = item_first_seen(pd.concat([case.reference, case.current]), case.items, WEEK)
+    ref = window_features(case.reference, case.items, case.reference_window[1], seen, options)
+    cur = window_features(case.current, case.items, case.current_window[1], seen, options)
+    for table in ("events", "categories", "users", "items"):
+        spec = TableColumns(
+            table=table,
+            kinds=FEATURE_KINDS[table],
+            alarm=list(FEATURE_KINDS[table]),
+            watch=[],
+            method={
+                c: "jensenshannon" if k == "categorical" else "wasserstein"
+                for c, k in FEATURE_KINDS[table].items()
+            },
+            threshold=dict.fromkeys(FEATURE_KINDS[table], 0.1),
+        )
+        ref_t, cur_t = as_plain_strings(ref.tables[table]), as_plain_strings(cur.tables[table])
+        _, direct, _ = evidently_table(ref_t, cur_t, spec, DecisionRule(), with_report=False)
+        snapshot, reported, verdict = evidently_table(
+            ref_t, cur_t, spec, DecisionRule(), with_report=True
+        )
+        assert snapshot is not None and verdict is not None
+        assert reported == pytest.approx(direct, abs=1e-12)

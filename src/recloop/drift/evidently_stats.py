@@ -103,9 +103,12 @@ def evidently_table(
     metrics += [
         ValueDrift(column=c, method=spec.method[c], threshold=spec.threshold[c]) for c in spec.watch
     ]
+    ref_t, cur_t = ref_t[columns].copy(), cur_t[columns].copy()
+    for column in definition.categorical_columns or []:  # the same counts, without strings
+        ref_t[column], cur_t[column] = _as_categories(ref_t[column], cur_t[column])
     snapshot = Report(metrics).run(
-        Dataset.from_pandas(cur_t[columns], data_definition=definition),  # current first
-        Dataset.from_pandas(ref_t[columns], data_definition=definition),
+        Dataset.from_pandas(cur_t, data_definition=definition),  # current first
+        Dataset.from_pandas(ref_t, data_definition=definition),
     )
     scores: dict[str, float] = {}
     verdict = None
