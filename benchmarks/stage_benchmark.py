@@ -15,7 +15,7 @@ seconds exclude imports, as in a loop worker that has them loaded):
 - ``ingest_window``: ``ingest_path`` of the 1M-event window CSV (read, Great Expectations
   validation, duplicate decision, COPY / executemany, ingest log, Data Docs);
 - ``drift_window``: ``stages.check_drift`` of that window against the champion's training
-  window (at most ``loop.max_history_events`` = 5M newest events) with the champion's model
+  window (at most ``drift.max_reference_events`` = 1M newest events) with the champion's model
   features and the HTML/JSON report, as the loop runs it; the window is then deleted;
 - ``ingest_day``, ``drift_day``: the same for the one-day batch;
 - ``prepare``: ``plan_step`` + ``new_event_count`` + the training window, the replay/context

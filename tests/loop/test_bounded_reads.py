@@ -137,3 +137,22 @@ def test_replay_is_all_older_events_until_the_bound_then_newest_plus_context(sto
     assert set(bounded["event_id"]) == expected_ids
     assert len(bounded) < len(older)
     assert bounded["timestamp"].is_monotonic_increasing
+
+
+def test_the_drift_reference_has_its_own_bound(stored):
+    """The step's drift check reads the newest ``drift.max_reference_events`` older events,
+    whatever bound the replay pool has."""
+    from recloop.data.store import load_items
+    from recloop.loop.stages import check_drift
+
+    settings, everything = stored
+    settings = settings.model_copy(deep=True)
+    settings.drift.max_reference_events = 3_000
+    settings.drift.log_to_mlflow = False
+    settings.loop.max_history_events = 10**9
+    plan = _plan(everything, 10, 2)
+    result = check_drift(settings, plan, load_items(settings))
+    expected = older_events(settings, None, plan.train_start, 3_000)
+    assert 3_000 <= len(expected) < 3_100  # only events tied at the cut add to the 3,000
+    assert result.reference_summary["events"] == len(expected)
+    assert result.reference_window == (int(expected["timestamp"].min()), plan.train_start)

@@ -95,13 +95,17 @@ def window_events(settings: Settings, start: int | None, end: int | None) -> pd.
     return load_events(settings, start, end)
 
 
-def older_events(settings: Settings, start: int | None, end: int) -> pd.DataFrame:
-    """Events of ``[start, end)``, at most the newest ``loop.max_history_events`` of them.
+def older_events(
+    settings: Settings, start: int | None, end: int, max_events: int | None = None
+) -> pd.DataFrame:
+    """Events of ``[start, end)``, at most the newest ``max_events`` of them.
 
     The drift reference and the replay pool: a step reads a bounded slice of the past,
     not the whole stored history (the bound is found on the time index, then read).
+    ``max_events`` defaults to ``loop.max_history_events`` (the replay pool's bound).
     """
-    cut = newest_start(settings, end, settings.loop.max_history_events)
+    bound = settings.loop.max_history_events if max_events is None else max_events
+    cut = newest_start(settings, end, bound)
     if cut is not None and (start is None or cut > start):
         start = cut
     return window_events(settings, start, end)

@@ -52,12 +52,12 @@ from recloop.settings import Settings
 def check_drift(settings: Settings, plan: StepPlan, items: pd.DataFrame) -> DriftResult | None:
     """Drift of the new window against the champion's training window (or all before it).
 
-    The reference is at most the newest ``loop.max_history_events`` events of it.
+    The reference is at most the newest ``drift.max_reference_events`` events of it.
     """
     new_start = plan.train_start if plan.train_start is not None else plan.holdout_start
     parent = plan.parent
     ref_start = parent.window_start if parent else None
-    reference = older_events(settings, ref_start, new_start)
+    reference = older_events(settings, ref_start, new_start, settings.drift.max_reference_events)
     current = window_events(settings, new_start, plan.window_end)
     if reference.empty or current.empty:
         return None
