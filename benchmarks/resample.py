@@ -10,6 +10,7 @@ catalogue, same genres), so the catalogue grows with the log as a real one does.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +79,14 @@ def grown_log(
 
 
 def uniform_time(events: pd.DataFrame, per_day: int, start: int = 1_700_000_000) -> pd.DataFrame:
-    """The log re-timed to ``per_day`` events a day in its time order (each user's kept)."""
+    """The log re-timed to ``per_day`` events a day in its time order (each user's kept).
+
+    It starts at ``start`` (November 2023) unless it would then run past today: ingest
+    quarantines events from the future, so a long log (20M events at 13,700 a day span
+    four years) is moved back to end two days ago.
+    """
+    span = (len(events) * DAY) // per_day
+    start = min(start, int(time.time()) - span - 2 * DAY)
     order = np.argsort(events["timestamp"].to_numpy(), kind="stable")
     out = events.iloc[order].reset_index(drop=True)
     out["timestamp"] = start + (np.arange(len(out), dtype=np.int64) * DAY) // per_day
