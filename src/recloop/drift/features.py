@@ -157,6 +157,19 @@ def chunked_in_order(events: pd.DataFrame, end: int, chunk_seconds: int) -> pd.D
     return pd.DataFrame(columns, copy=False)
 
 
+def run_starts(ev: pd.DataFrame) -> np.ndarray:
+    """True on the first row of each (chunk, user) run of ``ev`` (sorted by chunk, user, time).
+
+    Sorted that way, each user's events of a chunk are consecutive rows: group sizes, sums,
+    last rows and previous events are array operations on these boundaries.
+    """
+    chunk = ev[CHUNK_COL].to_numpy(dtype="int64")
+    users = ev[USER_COL].to_numpy(dtype="int64")
+    starts = np.ones(len(ev), dtype=bool)
+    starts[1:] = (chunk[1:] != chunk[:-1]) | (users[1:] != users[:-1])
+    return starts
+
+
 def window_features(
     events: pd.DataFrame,
     items: pd.DataFrame | None,
@@ -225,15 +238,12 @@ def _event_table(ev: pd.DataFrame, first_seen: pd.Series, chunk_seconds: int) ->
     and the report read.
     """
     chunk = ev[CHUNK_COL].to_numpy(dtype="int64")
-    users = ev[USER_COL].to_numpy(dtype="int64")
     ts = ev[TIMESTAMP_COL].to_numpy(dtype="int64")
     hour, weekday = hour_and_weekday_codes(ts)
-    # The gap to the user's previous event in the same chunk (rows are sorted by chunk,
-    # user, time, so that event is the row before when chunk and user match).
-    same = np.zeros(len(ev), dtype=bool)
-    same[1:] = (chunk[1:] == chunk[:-1]) & (users[1:] == users[:-1])
+    # The gap to the user's previous event in the same chunk: the row before, within a run.
+    follows = ~run_starts(ev)
     gap_hours = np.full(len(ev), np.nan)
-    gap_hours[1:][same[1:]] = (ts[1:] - ts[:-1])[same[1:]] / SECONDS_PER_HOUR
+    gap_hours[follows] = (ts - np.r_[0, ts[:-1]])[follows] / SECONDS_PER_HOUR
     is_new = _is_new(ev, first_seen, chunk_seconds)
     return pd.DataFrame(
         {
@@ -376,15 +386,11 @@ def event_categories(
 def _user_table(ev: pd.DataFrame, genres: pd.DataFrame) -> pd.DataFrame:
     """Per (user, chunk): activity, mean value, top category, diversity, recency.
 
-    Rows in (chunk, user) order. ``ev`` is sorted by chunk, user and time, so each
-    (chunk, user) is a run of rows: group sizes, sums and last rows are array operations.
-    The top category is the most frequent (ties: the first name in sorted order); the
-    diversity is the entropy of the category shares over log(number of categories).
+    Rows in (chunk, user) order, one per run of ``run_starts``. The top category is the
+    most frequent (ties: the first name in sorted order); the diversity is the entropy of
+    the category shares over log(number of categories).
     """
-    chunk = ev[CHUNK_COL].to_numpy(dtype="int64")
-    users = ev[USER_COL].to_numpy(dtype="int64")
-    starts_group = np.ones(len(ev), dtype=bool)
-    starts_group[1:] = (chunk[1:] != chunk[:-1]) | (users[1:] != users[:-1])
+    starts_group = run_starts(ev)
     group = np.cumsum(starts_group) - 1
     n_groups = int(starts_group.sum())
     firsts = np.flatnonzero(starts_group)
@@ -454,11 +460,7 @@ def next_item_cases(
 def case_rows(ev: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Rows of each next-item case of ``ev`` (sorted by chunk, user, time): the first row of
     the (chunk, user) run and its last row (the target), for runs of at least two events."""
-    chunk = ev[CHUNK_COL].to_numpy(dtype="int64")
-    users = ev[USER_COL].to_numpy(dtype="int64")
-    starts = np.ones(len(ev), dtype=bool)
-    starts[1:] = (chunk[1:] != chunk[:-1]) | (users[1:] != users[:-1])
-    first = np.flatnonzero(starts)
+    first = np.flatnonzero(run_starts(ev))
     last = np.r_[first[1:] - 1, len(ev) - 1] if len(first) else first
     several = last > first
     return first[several], last[several]
