@@ -45,13 +45,19 @@ def _categorical_spec(table: str) -> TableColumns:
     )
 
 
-@pytest.mark.parametrize("week", [6, 20])
-def test_distances_equal_evidently_on_the_raw_strings(movielens, week):
+def _week_tables(movielens, week: int):
+    """The reference and current feature tables of one real MovieLens week."""
     case = week_case(movielens, week)
     options = FeatureOptions(chunk_seconds=WEEK)
     seen = item_first_seen(pd.concat([case.reference, case.current]), case.items, WEEK)
     ref = window_features(case.reference, case.items, case.reference_window[1], seen, options)
     cur = window_features(case.current, case.items, case.current_window[1], seen, options)
+    return ref, cur
+
+
+@pytest.mark.parametrize("week", [6, 20])
+def test_distances_equal_evidently_on_the_raw_strings(movielens, week):
+    ref, cur = _week_tables(movielens, week)
     for table in ("events", "categories", "users", "items"):
         spec = _categorical_spec(table)
         ref_t, cur_t = as_plain_strings(ref.tables[table]), as_plain_strings(cur.tables[table])
@@ -81,11 +87,7 @@ def test_a_category_on_one_side_only_counts_as_in_evidently():
 @pytest.mark.parametrize("week", [6, 20])
 def test_the_report_gives_the_no_report_statistics(movielens, week):
     """The report (categories as shared categoricals) and the direct stat tests agree."""
-    case = week_case(movielens, week)
-    options = FeatureOptions(chunk_seconds=WEEK)
-    seen = item_first_seen(pd.concat([case.reference, case.current]), case.items, WEEK)
-    ref = window_features(case.reference, case.items, case.reference_window[1], seen, options)
-    cur = window_features(case.current, case.items, case.current_window[1], seen, options)
+    ref, cur = _week_tables(movielens, week)
     for table in ("events", "categories", "users", "items"):
         spec = TableColumns(
             table=table,
