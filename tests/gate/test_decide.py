@@ -43,8 +43,10 @@ def reasons_text(decision) -> str:
 def test_shipped_policy_sets_floors_tolerances_gain_and_infra(policy):
     assert policy.floors and policy.primary_metric in policy.tolerances
     relevance = {"ndcg@10", "recall@10", "mrr@10"}
-    diversity = {"coverage@10", "ild@10", "novelty@10"}
+    diversity = {"ild@10", "novelty@10"}
     assert relevance <= set(policy.tolerances) and diversity <= set(policy.tolerances)
+    # Catalogue coverage: a floor, no tolerance against the champion (the Beauty replay).
+    assert "coverage@10" in policy.floors and "coverage@10" not in policy.tolerances
     assert 0 < policy.required_gain.alpha < 1
     assert policy.infrastructure.fresh_process_load
 
