@@ -170,6 +170,13 @@ def run_starts(ev: pd.DataFrame) -> np.ndarray:
     return starts
 
 
+def run_bounds(ev: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The first and the last row of each (chunk, user) run of ``ev`` (see ``run_starts``)."""
+    first = np.flatnonzero(run_starts(ev))
+    last = np.r_[first[1:] - 1, len(ev) - 1] if len(first) else first
+    return first, last
+
+
 def window_features(
     events: pd.DataFrame,
     items: pd.DataFrame | None,
@@ -193,10 +200,11 @@ def window_features(
     """
     ev = chunked_in_order(events, end, options.chunk_seconds)
     genres = _item_genres(items)
+    pairs = event_categories(ev[ITEM_COL].to_numpy(dtype="int64"), genres)
     tables = {
         "events": _event_table(ev, first_seen, options.chunk_seconds),
-        "categories": _category_table(ev, genres),
-        "users": _user_table(ev, genres),
+        "categories": _category_table(pairs),
+        "users": _user_table(ev, pairs, max(genres["category"].nunique(), 2)),
         "items": _item_table(ev, first_seen, options.chunk_seconds),
     }
     summary = {
@@ -344,15 +352,16 @@ def _is_new(frame: pd.DataFrame, first_seen: pd.Series, chunk_seconds: int) -> n
     return seen >= chunk_start
 
 
-def _category_table(ev: pd.DataFrame, genres: pd.DataFrame) -> pd.DataFrame:
+EventCategories = tuple[np.ndarray, np.ndarray, np.ndarray]  # see event_categories
+
+
+def _category_table(pairs: EventCategories) -> pd.DataFrame:
     """One row per (event, category); events of uncatalogued items count as unknown."""
-    _, codes, names = event_categories(ev[ITEM_COL].to_numpy(dtype="int64"), genres)
+    _, codes, names = pairs
     return pd.DataFrame({"category": pd.Categorical.from_codes(codes, categories=names)})
 
 
-def event_categories(
-    items: np.ndarray, genres: pd.DataFrame
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def event_categories(items: np.ndarray, genres: pd.DataFrame) -> EventCategories:
     """Every (event, category of its item) pair, as integer positions.
 
     What a left merge of the events with ``genres`` on the item id gives (events in order,
@@ -383,24 +392,22 @@ def event_categories(
     return rows, codes.astype("int64"), names
 
 
-def _user_table(ev: pd.DataFrame, genres: pd.DataFrame) -> pd.DataFrame:
+def _user_table(ev: pd.DataFrame, pairs: EventCategories, n_categories: int) -> pd.DataFrame:
     """Per (user, chunk): activity, mean value, top category, diversity, recency.
 
     Rows in (chunk, user) order, one per run of ``run_starts``. The top category is the
     most frequent (ties: the first name in sorted order); the diversity is the entropy of
-    the category shares over log(number of categories).
+    the category shares over log(``n_categories``, the catalogue's, at least 2).
     """
-    starts_group = run_starts(ev)
-    group = np.cumsum(starts_group) - 1
-    n_groups = int(starts_group.sum())
-    firsts = np.flatnonzero(starts_group)
-    lasts = np.r_[firsts[1:] - 1, len(ev) - 1] if n_groups else firsts
+    firsts, lasts = run_bounds(ev)
+    n_groups = len(firsts)
+    group = np.repeat(np.arange(n_groups), lasts - firsts + 1)
     activity = np.bincount(group, minlength=n_groups).astype("float64")
     mean_value = ev[VALUE_COL].astype("float64").groupby(group).mean().to_numpy()
     last_ts = ev[TIMESTAMP_COL].to_numpy(dtype="int64")[lasts]
     chunk_end = ev[CHUNK_END_COL].to_numpy(dtype="int64")[firsts]
 
-    rows, codes, names = event_categories(ev[ITEM_COL].to_numpy(dtype="int64"), genres)
+    rows, codes, names = pairs
     pair_codes, pair_keys = pd.factorize(group[rows] * len(names) + codes)
     pair_n = np.bincount(pair_codes).astype("float64")
     pair_group, pair_category = pair_keys // len(names), pair_keys % len(names)
@@ -410,7 +417,6 @@ def _user_table(ev: pd.DataFrame, genres: pd.DataFrame) -> pd.DataFrame:
     top[pair_group[best][first_of_group]] = pair_category[best][first_of_group]
     share = pair_n / np.bincount(pair_group, weights=pair_n, minlength=n_groups)[pair_group]
     entropy = np.bincount(pair_group, weights=-share * np.log(share), minlength=n_groups)
-    n_categories = max(genres["category"].nunique(), 2)
     return pd.DataFrame(
         {
             "activity": np.log1p(activity),
@@ -460,8 +466,7 @@ def next_item_cases(
 def case_rows(ev: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Rows of each next-item case of ``ev`` (sorted by chunk, user, time): the first row of
     the (chunk, user) run and its last row (the target), for runs of at least two events."""
-    first = np.flatnonzero(run_starts(ev))
-    last = np.r_[first[1:] - 1, len(ev) - 1] if len(first) else first
+    first, last = run_bounds(ev)
     several = last > first
     return first[several], last[several]
 
