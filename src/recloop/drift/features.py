@@ -128,12 +128,17 @@ def item_first_seen(
 
 def assign_chunks(events: pd.DataFrame, end: int, chunk_seconds: int) -> pd.DataFrame:
     """Add chunk index (0 = newest) and chunk end, cutting back from ``end`` (exclusive)."""
-    ts = events[TIMESTAMP_COL].to_numpy(dtype="int64")
-    chunk = (int(end) - 1 - ts) // int(chunk_seconds)
+    chunk, chunk_end = _chunks(events[TIMESTAMP_COL].to_numpy(dtype="int64"), end, chunk_seconds)
     out = events.copy()
     out[CHUNK_COL] = chunk
-    out[CHUNK_END_COL] = int(end) - chunk * int(chunk_seconds)
+    out[CHUNK_END_COL] = chunk_end
     return out
+
+
+def _chunks(ts: np.ndarray, end: int, chunk_seconds: int) -> tuple[np.ndarray, np.ndarray]:
+    """Chunk index (0 = newest) and chunk end of each time, cutting back from ``end``."""
+    chunk = (int(end) - 1 - ts) // int(chunk_seconds)
+    return chunk, int(end) - chunk * int(chunk_seconds)
 
 
 # The columns the feature tables read; a store's frame may carry more.
@@ -148,12 +153,11 @@ def chunked_in_order(events: pd.DataFrame, end: int, chunk_seconds: int) -> pd.D
     (a second per million rows), and only the needed columns are copied.
     """
     ts = events[TIMESTAMP_COL].to_numpy(dtype="int64")
-    chunk = (int(end) - 1 - ts) // int(chunk_seconds)
+    chunk, chunk_end = _chunks(ts, end, chunk_seconds)
     order = np.lexsort((ts, events[USER_COL].to_numpy(dtype="int64"), chunk))
     columns = {c: events[c].array.take(order) for c in _FEATURE_INPUTS if c in events.columns}
-    chunk = chunk[order]
-    columns[CHUNK_COL] = chunk
-    columns[CHUNK_END_COL] = int(end) - chunk * int(chunk_seconds)
+    columns[CHUNK_COL] = chunk[order]
+    columns[CHUNK_END_COL] = chunk_end[order]
     return pd.DataFrame(columns, copy=False)
 
 
@@ -277,12 +281,12 @@ def _popularity_rank(chunk: np.ndarray, items: pd.Series) -> np.ndarray:
     computed on the (chunk, item) table instead of on every event.
     """
     item_codes, item_uniques = pd.factorize(items.to_numpy(dtype="int64"))
+    n_items = max(len(item_uniques), 1)
     first_chunk = int(chunk.min()) if len(chunk) else 0
     # One integer per (chunk, item): both are small non-negative codes here.
-    pair_key = (chunk - first_chunk) * max(len(item_uniques), 1) + item_codes
-    codes, pair_keys = pd.factorize(pair_key)
+    codes, pair_keys = pd.factorize((chunk - first_chunk) * n_items + item_codes)
     counts = np.bincount(codes).astype("int64")
-    pair_chunk = pair_keys // max(len(item_uniques), 1)
+    pair_chunk = pair_keys // n_items
     # Per chunk, pairs by count descending; the events before a pair's first tie are above it.
     order = np.lexsort((-counts, pair_chunk))
     sorted_counts, sorted_chunk = counts[order], pair_chunk[order]
