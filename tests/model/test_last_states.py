@@ -75,3 +75,42 @@ def test_logits_into_a_given_buffer_equal_the_returned_ones():
         out = torch.empty(len(SEQUENCES), net.config.n_items)
         assert net.logits(states, vectors, out=out) is out
         torch.testing.assert_close(out, net.logits(states, vectors))
+
+
+def _reference_states(net, sequences, vectors):
+    """The user tower as torch's own TransformerEncoder computes it (float mask per head)."""
+    x, pad = net._embed(sequences, vectors)
+    length = x.shape[1]
+    blocked = torch.triu(torch.ones(length, length, dtype=torch.bool), diagonal=1)
+    blocked = (blocked.unsqueeze(0) | pad.unsqueeze(1)) & ~torch.eye(length, dtype=torch.bool)
+    mask = blocked.repeat_interleave(net.config.num_heads, dim=0)
+    return net.final_norm(net.user_encoder(x, mask=mask))
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_the_written_out_tower_equals_torchs_encoder(num_layers):
+    net = _net(num_layers)
+    vectors = net.item_vectors()
+    with torch.inference_mode():
+        torch.testing.assert_close(
+            net.user_states(SEQUENCES, vectors),
+            _reference_states(net, SEQUENCES, vectors),
+            rtol=1e-5,
+            atol=1e-5,
+        )
+
+
+def test_the_training_attention_path_equals_the_fused_one_without_drops(monkeypatch):
+    """In training mode on the CPU attention is written out (for its cheap dropout); with
+    every drop turned off it must give what scoring's fused attention gives."""
+    import recloop.model.network as network
+
+    net = _net(2)
+    vectors = net.item_vectors()
+    with torch.no_grad():
+        expected = net.user_states(SEQUENCES, vectors)
+    monkeypatch.setattr(network, "byte_dropout", lambda x, p: x)
+    net.train()
+    with torch.no_grad():
+        got = net.user_states(SEQUENCES, vectors)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)

@@ -23,9 +23,10 @@ def test_calibrated_bonus_brings_new_releases_into_the_top_10(
     # Dies and other new releases, first rated then.
     cut = int(events["timestamp"].min()) + 13 * WEEK
     train = events[events["timestamp"] < cut]
-    # A test-sized model (20 s of training) gets twice the default exploration budget.
+    # A test-sized model (20 s of training) gets four times the default exploration budget:
+    # with twice it, whether a new release reached the top 10 hung on the dropout draws.
     settings = make_settings(
-        tmp_path, embedding_cache_dir, epochs=3, hidden_dim=32, new_item_ndcg_tolerance=0.02
+        tmp_path, embedding_cache_dir, epochs=3, hidden_dim=32, new_item_ndcg_tolerance=0.04
     )
     result = train_recommender(settings, train, movielens.items, out_dir=tmp_path / "m")
     rec = load_recommender(str(result.model_dir))

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from recloop.evaluation.harness import top_k_columns
@@ -16,6 +15,7 @@ from recloop.model.inputs import left_pad
 from recloop.model.network import RecommenderNet
 from recloop.model.text_tower import ItemTextEncoder
 from recloop.training.prepare import ValidationCase
+from recloop.training.softmax_loss import weighted_softmax_cross_entropy
 
 VALIDATION_K = 10  # validation ranks the top 10 (early stopping, new-item calibration)
 
@@ -69,9 +69,7 @@ class NextItemObjective(nn.Module):
         states = self.net.user_states(inputs, vectors, scenarios)
         keep = targets > 0
         logits = self.net.logits(states[keep], vectors).float()
-        losses = F.cross_entropy(logits, targets[keep] - 1, reduction="none")
-        w = weights[keep]
-        return (losses * w).sum() / w.sum().clamp(min=1e-9)
+        return weighted_softmax_cross_entropy(logits, targets[keep] - 1, weights[keep])
 
 
 @dataclass

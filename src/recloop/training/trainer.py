@@ -24,6 +24,7 @@ import pandas as pd
 
 from recloop.settings import Settings
 from recloop.training.calibration import calibrate_new_item_boost
+from recloop.training.heap import heap_reuse
 from recloop.training.loop import run_training
 from recloop.training.setup import build_run
 
@@ -93,9 +94,10 @@ def train_recommender(
         out_dir=out_dir,
         show_progress=show_progress,
     )
-    outcome = run_training(
-        run, on_epoch_end=on_epoch_end, show_progress=show_progress, started=started
-    )
+    with heap_reuse():
+        outcome = run_training(
+            run, on_epoch_end=on_epoch_end, show_progress=show_progress, started=started
+        )
     resume = {"attempts": outcome.attempt, "resumed_from_epoch": outcome.resumed_from_epoch}
     seconds = outcome.prior_seconds + time.perf_counter() - started
     if not is_main_process():  # other ranks of a multi-GPU run: rank 0 writes the model
