@@ -201,6 +201,14 @@ class TrainSettings(BaseModel):
         description="Learning-rate multiplier on a plateau (1: no decay). Off by default: "
         "decaying cost ranking quality where it was measured (docs/tuning.md).",
     )
+    max_train_minutes: float | None = Field(
+        None,
+        gt=0,
+        description="Wall-clock budget of one training run, preparation included (None: no "
+        "limit). An epoch starts only if, taking as long as the last one, it ends within "
+        "the budget; the best weights so far are kept. A run resumed from its checkpoint "
+        "counts its earlier attempts' time.",
+    )
     eval_every: int = Field(1, gt=0, description="Validate every this many epochs.")
     min_epochs: int = Field(1, gt=0, description="Epochs trained before early stopping may end.")
     # --- positives -------------------------------------------------------------------

@@ -255,3 +255,26 @@ def test_overlapping_windows_predict_every_event_once_with_enough_context(ml_sli
         assert len(windows) >= len(training_windows(sequences, max_len=max_len))
     with pytest.raises(ValueError, match="stride"):
         training_windows(sequences, max_len=max_len, stride=max_len + 1)
+
+
+def test_a_time_budget_stops_before_an_epoch_that_would_overrun_it(
+    ml_slice, tmp_path, embedding_cache_dir, make_settings
+):
+    """An epoch starts only if one as long as the last still ends within the budget; the
+    result keeps the best weights so far, and an ample budget changes nothing."""
+    from recloop.training.trainer import train_recommender
+
+    events, items = ml_slice
+    split = _loo(events)
+    runs = {}
+    for name, minutes in (("tight", 1e-4), ("ample", 60.0)):
+        settings = make_settings(
+            tmp_path, embedding_cache_dir, epochs=3, hidden_dim=24, max_train_minutes=minutes
+        )
+        runs[name] = train_recommender(
+            settings, split.train, items, valid_events=split.valid, out_dir=tmp_path / name
+        )
+    assert runs["tight"].epochs == 1 and len(runs["tight"].history) == 1
+    assert runs["tight"].model_dir.joinpath("model.safetensors").exists()
+    assert runs["ample"].epochs == 3
+    assert runs["ample"].history[0] == runs["tight"].history[0]  # same first epoch

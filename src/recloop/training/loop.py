@@ -99,9 +99,11 @@ def run_training(
     bar = _progress(
         show_progress and accelerator.is_main_process, run.schedule.epochs, state["epoch"]
     )
+    out_of_time = False
     try:
-        while state["epoch"] < run.schedule.epochs and not state["stopped"]:
+        while state["epoch"] < run.schedule.epochs and not state["stopped"] and not out_of_time:
             epoch = state["epoch"]
+            epoch_started = time.perf_counter()
             torch.manual_seed(cfg.seed * 100_003 + epoch)
             # accelerate's loader sets its sampler's epoch from its own counter, which
             # restarts at 0 in a resumed process: set it from the true epoch.
@@ -128,6 +130,12 @@ def run_training(
                 )
             if on_epoch_end is not None:
                 on_epoch_end(epoch + 1, metrics)
+            out_of_time = _budget_spent(
+                accelerator,
+                cfg.max_train_minutes,
+                spent=state["prior_seconds"] + time.perf_counter() - started,
+                next_epoch=time.perf_counter() - epoch_started,
+            )
     finally:
         if bar is not None:
             bar.close()
@@ -168,6 +176,16 @@ def _train_epoch(objective, loader, optimizer, scheduler, accelerator, clip: flo
                 unwrapped.net.text_bank.dtype
             )
     return total / max(batches, 1)
+
+
+def _budget_spent(accelerator, minutes: float | None, *, spent: float, next_epoch: float) -> bool:
+    """Whether another epoch, as long as the last, would overrun the time budget. Every
+    rank of a multi-GPU run gets the same answer (accelerate's trigger), so none waits
+    for a batch the others will never send."""
+    if minutes is not None and spent + next_epoch > minutes * 60:
+        log.info("training time budget of %.1f min reached after %.0f s", minutes, spent)
+        accelerator.set_trigger()
+    return accelerator.check_trigger()
 
 
 def _validate(objective: NextItemObjective, run: TrainingRun) -> dict[str, float]:

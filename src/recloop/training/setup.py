@@ -27,7 +27,14 @@ from recloop.training.warm_start import Parent, grow_into, load_parent
 
 # Settings that only decide when a run stops, not its trajectory: a run may resume with
 # another value (e.g. a larger epoch cap to continue, or a smaller one to finish now).
-RESUMABLE_CHANGES = ("epochs", "incremental_epochs", "patience", "min_epochs", "device")
+RESUMABLE_CHANGES = (
+    "epochs",
+    "incremental_epochs",
+    "patience",
+    "min_epochs",
+    "max_train_minutes",
+    "device",
+)
 
 
 @dataclass
