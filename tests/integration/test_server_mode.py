@@ -22,6 +22,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.postgres]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PREFECT_FILE = "tests/integration/prefect.yaml"
 POOL = "recloop-it-process"
+# Its own registered model: the session's MLflow server also holds the versions that
+# test_drift_triggers' continual runs register under the default name.
+MODEL = "recloop-it-server-mode"
 EVENT_ROWS = 3000  # the first rows of the real interactions.csv: a small, real batch
 
 
@@ -99,6 +102,7 @@ def continual_overrides(tmp_path: Path, cache_dir: Path) -> dict:
         "eval": {"bootstrap_samples": 200},
         "drift": {"log_to_mlflow": False},
         "gate": {"policy_file": str(policy_file)},
+        "registry": {"model_name": MODEL},
         # The batch is the first rows of a file that is not in time order: hold out the
         # last 30 days (a few hundred events) so the gate has users to evaluate.
         "loop": {"holdout_days": 30},
@@ -168,20 +172,18 @@ def test_deployments_run_on_worker_against_postgres_servers(
     run = wait_flow_run(continual_id, timeout=480)
     assert run["state_type"] == "COMPLETED", run["state"]
     assert run["work_pool_name"] == POOL
-    model = mlflow_api.get(
-        "registered-models/get", params={"name": "recloop-recommender"}
-    ).raise_for_status()
+    model = mlflow_api.get("registered-models/get", params={"name": MODEL}).raise_for_status()
     aliases = {a["alias"]: a["version"] for a in model.json()["registered_model"]["aliases"]}
     assert aliases == {"champion": "1"}
     version = mlflow_api.get(
-        "model-versions/get", params={"name": "recloop-recommender", "version": "1"}
+        "model-versions/get", params={"name": MODEL, "version": "1"}
     ).raise_for_status()
     tags = {t["key"]: t["value"] for t in version.json()["model_version"]["tags"]}
     assert tags["recloop.gate.decision"] == "passed"
     assert tags["recloop.train_mode"] == "full"
     stored = sql_rows(
         servers.mlflow_db_url,
-        "SELECT alias, version FROM registered_model_aliases WHERE name = 'recloop-recommender'",
+        f"SELECT alias, version FROM registered_model_aliases WHERE name = '{MODEL}'",
     )
     assert stored == [("champion", 1)]
     # The registry lock (an advisory lock in the event store) went with the run.
