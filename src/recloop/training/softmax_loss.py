@@ -1,12 +1,13 @@
 """Weighted full-softmax cross-entropy with a one-pass backward.
 
 Training scores every target position against the whole catalogue, so the loss is a
-(targets x items) matrix: 6,000 x 3,416 floats per MovieLens-1M batch. ``F.cross_entropy``
+(targets x items) matrix: 7,500-9,700 x 3,416 floats per MovieLens-1M batch. ``F.cross_entropy``
 allocates three such matrices (log-softmax, the NLL gradient's zero fill, the softmax
 gradient); here the log-softmax is the only one, and the backward turns it into the
-gradient ``w * (softmax - onehot)`` in place. Same values and
-gradients as ``F.cross_entropy(logits, targets, reduction="none")`` weighted and averaged
-(tests/training/test_softmax_loss.py); a fifth of a CPU training step less on MovieLens-1M.
+gradient ``w * (softmax - onehot)`` in place. Same values and gradients as
+``F.cross_entropy(logits, targets, reduction="none")`` weighted and averaged
+(tests/training/test_softmax_loss.py); a MovieLens-1M step on 2 CPU threads went from 714 to
+650 ms with it.
 """
 
 from __future__ import annotations
