@@ -209,6 +209,13 @@ class TrainSettings(BaseModel):
         "the budget; the best weights so far are kept. A run resumed from its checkpoint "
         "counts its earlier attempts' time.",
     )
+    budget_lr_decay: bool = Field(
+        True,
+        description="Under max_train_minutes, let the learning rate fall linearly to zero "
+        "over the epochs that still fit in the budget (re-planned after every epoch), as "
+        "budgeted training recommends; without a budget the rate stays constant after "
+        "warm-up. False: constant under a budget too.",
+    )
     eval_every: int = Field(1, gt=0, description="Validate every this many epochs.")
     min_epochs: int = Field(1, gt=0, description="Epochs trained before early stopping may end.")
     # --- positives -------------------------------------------------------------------

@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from recloop.training.checkpoint import load_checkpoint, save_checkpoint
+from recloop.training.lr_schedule import WarmupThenBudgetDecay, epochs_that_fit
 from recloop.training.objective import VALIDATION_K, NextItemObjective, validation_metrics
 from recloop.training.setup import Outcome, TrainingRun
 
@@ -90,8 +91,8 @@ def run_training(
     sampler = EpochPermutation(len(dataset), cfg.seed)
     loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler)
     optimizer = _optimizer(objective, run)
-    warmup = max(1, run.schedule.warmup_steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
+    multiplier = WarmupThenBudgetDecay(run.schedule.warmup_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier)
     state = _resume_state(run, objective, optimizer, scheduler)
     objective, optimizer, loader, scheduler = accelerator.prepare(
         objective, optimizer, loader, scheduler
@@ -104,6 +105,7 @@ def run_training(
         while state["epoch"] < run.schedule.epochs and not state["stopped"] and not out_of_time:
             epoch = state["epoch"]
             epoch_started = time.perf_counter()
+            steps_before = _scheduler_steps(scheduler)
             torch.manual_seed(cfg.seed * 100_003 + epoch)
             # accelerate's loader sets its sampler's epoch from its own counter, which
             # restarts at 0 in a resumed process: set it from the true epoch.
@@ -111,13 +113,24 @@ def run_training(
             train_loss = _train_epoch(
                 objective, loader, optimizer, scheduler, accelerator, cfg.grad_clip
             )
-            metrics = {"epoch": epoch + 1, "train_loss": train_loss}
+            metrics = {"epoch": epoch + 1, "train_loss": train_loss, "lr": _last_lr(scheduler)}
             if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == run.schedule.epochs:
                 metrics.update(_validate(accelerator.unwrap_model(objective), run))
                 _early_stopping(state, metrics, accelerator.unwrap_model(objective), cfg)
                 _decay_on_plateau(state, scheduler, cfg)
             state["epoch"] = epoch + 1
             state["history"].append(metrics)
+            if cfg.max_train_minutes is not None and cfg.budget_lr_decay:  # before the checkpoint
+                _plan_budget_decay(
+                    multiplier,
+                    accelerator,
+                    scheduler,
+                    budget_seconds=cfg.max_train_minutes * 60,
+                    spent=state["prior_seconds"] + time.perf_counter() - started,
+                    epoch_seconds=time.perf_counter() - epoch_started,
+                    epoch_steps=_scheduler_steps(scheduler) - steps_before,
+                    epochs_capped=run.schedule.epochs - state["epoch"],
+                )
             if accelerator.is_main_process:
                 state["train_seconds"] = state["prior_seconds"] + time.perf_counter() - started
                 _checkpoint(run, state, accelerator.unwrap_model(objective), optimizer, scheduler)
@@ -186,6 +199,40 @@ def _budget_spent(accelerator, minutes: float | None, *, spent: float, next_epoc
         log.info("training time budget of %.1f min reached after %.0f s", minutes, spent)
         accelerator.set_trigger()
     return accelerator.check_trigger()
+
+
+def _plan_budget_decay(
+    multiplier: WarmupThenBudgetDecay,
+    accelerator,
+    scheduler,
+    *,
+    budget_seconds: float,
+    spent: float,
+    epoch_seconds: float,
+    epoch_steps: int,
+    epochs_capped: int,
+) -> None:
+    """Plan the learning rate's fall to zero at the end of the last epoch that fits."""
+    fit = epochs_that_fit(budget_seconds, spent, epoch_seconds)
+    left = _agreed_min(accelerator, min(fit, epochs_capped))
+    step = _scheduler_steps(scheduler)
+    multiplier.plan(step, step + left * epoch_steps)
+
+
+def _scheduler_steps(scheduler) -> int:
+    """Steps the (inner) scheduler has taken: accelerate's wrapper steps it once per process
+    for every optimiser step, so plans are made in its own count."""
+    return int(getattr(scheduler, "scheduler", scheduler).last_epoch)
+
+
+def _last_lr(scheduler) -> float:
+    """The first parameter group's learning rate at the end of the epoch."""
+    return float(getattr(scheduler, "scheduler", scheduler).get_last_lr()[0])
+
+
+def _agreed_min(accelerator, value: int) -> int:
+    """The smallest of every rank's ``value``, so all ranks plan the same learning rates."""
+    return int(accelerator.gather(torch.tensor([value], device=accelerator.device)).min())
 
 
 def _validate(objective: NextItemObjective, run: TrainingRun) -> dict[str, float]:
