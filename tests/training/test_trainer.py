@@ -269,7 +269,12 @@ def test_a_time_budget_stops_before_an_epoch_that_would_overrun_it(
     runs = {}
     for name, minutes in (("tight", 1e-4), ("ample", 60.0)):
         settings = make_settings(
-            tmp_path, embedding_cache_dir, epochs=3, hidden_dim=24, max_train_minutes=minutes
+            tmp_path,
+            embedding_cache_dir,
+            epochs=3,
+            hidden_dim=24,
+            max_train_minutes=minutes,
+            budget_lr_decay=True,
         )
         runs[name] = train_recommender(
             settings, split.train, items, valid_events=split.valid, out_dir=tmp_path / name
@@ -278,8 +283,8 @@ def test_a_time_budget_stops_before_an_epoch_that_would_overrun_it(
     assert runs["tight"].model_dir.joinpath("model.safetensors").exists()
     assert runs["ample"].epochs == 3
     assert runs["ample"].history[0] == runs["tight"].history[0]  # same first epoch
-    # Under a budget the rate falls linearly to zero at the last epoch that fits (here the
-    # cap): full after the first epoch, half after the second, none after the third.
+    # With budget_lr_decay the rate falls linearly to zero at the last epoch that fits (here
+    # the cap): full after the first epoch, half after the second, none after the third.
     lr = settings.train.lr
     assert [row["lr"] for row in runs["ample"].history] == pytest.approx([lr, lr / 2, 0.0])
 
@@ -293,7 +298,7 @@ def test_without_a_budget_the_learning_rate_stays_constant_after_warm_up(
     split = _loo(events)
     for name, train in (
         ("unbudgeted", {}),
-        ("decay_off", {"max_train_minutes": 60.0, "budget_lr_decay": False}),
+        ("budget_default_no_decay", {"max_train_minutes": 60.0}),
     ):
         settings = make_settings(tmp_path, embedding_cache_dir, epochs=3, hidden_dim=24, **train)
         result = train_recommender(
