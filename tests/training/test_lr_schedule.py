@@ -61,3 +61,16 @@ def test_the_plan_is_saved_and_restored_with_the_scheduler() -> None:
 )
 def test_epochs_that_fit(budget: float, spent: float, epoch: float, fit: int) -> None:
     assert epochs_that_fit(budget, spent, epoch) == fit
+
+
+def test_a_plan_that_reached_zero_stays_finished() -> None:
+    """Epoch lengths jitter: a later estimate may find room for one more epoch after the
+    plan has reached zero. It is not reopened (that epoch would run at rate zero and learn
+    nothing); ``ended`` tells the loop to stop instead."""
+    multiplier = WarmupThenBudgetDecay(0)
+    multiplier.plan(10, 20)
+    assert not multiplier.ended(19) and multiplier(19) > 0
+    assert multiplier.ended(20) and multiplier(20) == 0.0
+    multiplier.plan(20, 30)
+    assert multiplier.end_step == 20 and multiplier(25) == 0.0 and multiplier.ended(25)
+    assert not WarmupThenBudgetDecay(5).ended(1_000)  # no plan, never ended

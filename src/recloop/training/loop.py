@@ -148,7 +148,7 @@ def run_training(
                 cfg.max_train_minutes,
                 spent=state["prior_seconds"] + time.perf_counter() - started,
                 next_epoch=time.perf_counter() - epoch_started,
-            )
+            ) or multiplier.ended(_scheduler_steps(scheduler))  # the same on every rank
     finally:
         if bar is not None:
             bar.close()
@@ -195,7 +195,7 @@ def _budget_spent(accelerator, minutes: float | None, *, spent: float, next_epoc
     """Whether another epoch, as long as the last, would overrun the time budget. Every
     rank of a multi-GPU run gets the same answer (accelerate's trigger), so none waits
     for a batch the others will never send."""
-    if minutes is not None and spent + next_epoch > minutes * 60:
+    if minutes is not None and epochs_that_fit(minutes * 60, spent, next_epoch) == 0:
         log.info("training time budget of %.1f min reached after %.0f s", minutes, spent)
         accelerator.set_trigger()
     return accelerator.check_trigger()
@@ -219,15 +219,20 @@ def _plan_budget_decay(
     multiplier.plan(step, step + left * epoch_steps)
 
 
+def _inner(scheduler):
+    """The torch scheduler itself: accelerate wraps it."""
+    return getattr(scheduler, "scheduler", scheduler)
+
+
 def _scheduler_steps(scheduler) -> int:
     """Steps the (inner) scheduler has taken: accelerate's wrapper steps it once per process
     for every optimiser step, so plans are made in its own count."""
-    return int(getattr(scheduler, "scheduler", scheduler).last_epoch)
+    return int(_inner(scheduler).last_epoch)
 
 
 def _last_lr(scheduler) -> float:
     """The first parameter group's learning rate at the end of the epoch."""
-    return float(getattr(scheduler, "scheduler", scheduler).get_last_lr()[0])
+    return float(_inner(scheduler).get_last_lr()[0])
 
 
 def _agreed_min(accelerator, value: int) -> int:
@@ -262,7 +267,7 @@ def _decay_on_plateau(state: dict[str, Any], scheduler, cfg) -> None:
     evaluations without gain (the scheduler's base rates: saved with it, so resumable)."""
     if state["bad_evals"] == 0 or state["bad_evals"] % cfg.lr_decay_patience or state["stopped"]:
         return
-    inner = getattr(scheduler, "scheduler", scheduler)  # accelerate wraps the scheduler
+    inner = _inner(scheduler)
     inner.base_lrs = [lr * cfg.lr_decay_factor for lr in inner.base_lrs]
     log.info(
         "no gain for %d evaluations: learning rates now %s", state["bad_evals"], inner.base_lrs
