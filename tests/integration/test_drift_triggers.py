@@ -128,6 +128,17 @@ def test_drift_and_new_data_start_the_continual_deployment_through_its_triggers(
     )
     prefect_cli("work-pool", "create", POOL, "--type", "process", "--overwrite")
     prefect_cli("deploy", "--all", "--prefect-file", PREFECT_FILE, env=env)
+    # The monitor's real cron (minute 15 of every hour) would start a run of its own while
+    # the test triggers it by hand, and its CANCEL_NEW concurrency rule then cancels the
+    # test's run: pause that cron (inbox-watch's interval schedule stays: step 3 needs it).
+    for deployment in prefect_api.post("deployments/filter", json={}).raise_for_status().json():
+        if deployment["name"] != "drift-monitor-hourly":
+            continue
+        for schedule in deployment["schedules"]:
+            prefect_api.patch(
+                f"deployments/{deployment['id']}/schedules/{schedule['id']}",
+                json={"active": False},
+            ).raise_for_status()
     automations = prefect_api.post("automations/filter", json={}).raise_for_status().json()
     expects = sorted(e for a in automations for e in a["trigger"].get("expect", []))
     assert expects == [BATCH_EVENT, DRIFT_EVENT]  # `prefect automation ls` is not empty
